@@ -1,0 +1,139 @@
+"""The `dioptra` command: run a server, run a worker."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from dioptra import __version__
+
+SERVER_HELP = """\
+Serve the Dioptra v0 REST API with everything under one data directory: a SQLite
+database, a local object store, an MLflow tracking server and local worker
+processes. Scale out by pointing it at PostgreSQL (--database-uri), Redis + RQ
+(--redis-url, then start `dioptra worker` anywhere), S3 (--storage-url s3) and an
+external MLflow (--mlflow-tracking-uri). Every flag has a DIOPTRA_* variable."""
+
+WORKER_HELP = """\
+Run a worker that executes jobs for a server. It needs only the server URL (and
+its token): it fetches archives and plugins, and reports status and logs over HTTP.
+Without --redis-url it pulls jobs from the server; with it, it is an RQ worker on
+the named queues."""
+
+
+def _read_token(args: argparse.Namespace) -> str | None:
+    if getattr(args, "token_file", None):
+        return Path(args.token_file).read_text().strip() or None
+    return os.environ.get("DIOPTRA_API_TOKEN") or None
+
+
+def _server(args: argparse.Namespace) -> int:
+    from dioptra.config import Settings
+    from dioptra.server import InsecureBindError, TestbedServer
+
+    settings = Settings()
+    for name in ("data_dir", "host", "port", "database_uri", "storage_url",
+                 "mlflow_tracking_uri", "redis_url", "workers", "public_url"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(settings, name, value)
+    settings.data_dir = Path(settings.data_dir).expanduser().resolve()
+    settings.api_token = _read_token(args) or settings.api_token
+    settings.insecure = args.insecure
+    settings.log_level = args.log_level
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        server = TestbedServer(settings)
+    except InsecureBindError as exc:
+        print(f"dioptra server: {exc}", file=sys.stderr)
+        return 2
+    print(f"Dioptra testbed {__version__}: API at {settings.server_url}, "
+          f"docs at {settings.server_url}/docs, data in {settings.data_dir}", flush=True)
+    server.serve()
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from dioptra.worker.main import run_worker
+
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_worker(
+        server_url=args.server,
+        token=_read_token(args),
+        queues=args.queue or None,
+        worker_id=args.worker_id,
+        work_root=Path(args.work_dir) if args.work_dir else None,
+        redis_url=args.redis_url,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dioptra",
+        description="A testbed for the security of machine-learning models, compatible "
+        "with NIST Dioptra's v0 REST API and client.",
+        epilog="Start here: `dioptra server --data-dir ./data`, then use "
+        "dioptra.client.DioptraClient('http://127.0.0.1:5000').",
+    )
+    parser.add_argument("--version", action="version", version=f"dioptra {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    server = sub.add_parser("server", help="serve the REST API (and embedded workers)",
+                            description=SERVER_HELP,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    server.add_argument("--host", help="address to listen on (DIOPTRA_HOST; default "
+                        "127.0.0.1; a non-loopback address needs a token or --insecure)")
+    server.add_argument("--port", type=int, help="port (DIOPTRA_PORT; default 5000)")
+    server.add_argument("--data-dir", help="where the database, objects, MLflow store and "
+                        "job work folders live (DIOPTRA_DATA_DIR; default ./data)")
+    server.add_argument("--database-uri", help="SQLAlchemy URL, e.g. postgresql://u@h/db "
+                        "(DIOPTRA_DATABASE_URI; default SQLite in the data dir)")
+    server.add_argument("--storage-url", help="object store: a directory, or 's3' for the "
+                        "S3 backend set by DIOPTRA_S3_ENDPOINT_URL and AWS_* keys "
+                        "(DIOPTRA_STORAGE_URL; default <data-dir>/objects)")
+    server.add_argument("--mlflow-tracking-uri", help="use this MLflow tracking server "
+                        "instead of starting one (DIOPTRA_MLFLOW_TRACKING_URI)")
+    server.add_argument("--redis-url", help="dispatch jobs through Redis + RQ, e.g. "
+                        "redis://127.0.0.1:6379/0 (DIOPTRA_REDIS_URL)")
+    server.add_argument("--workers", type=int, help="embedded worker processes "
+                        "(DIOPTRA_WORKERS; default: cores, or 0 with --redis-url)")
+    server.add_argument("--public-url", help="URL workers use to reach this server "
+                        "(DIOPTRA_PUBLIC_URL; default http://<host>:<port>)")
+    server.add_argument("--token-file", help="file holding the API token (else "
+                        "DIOPTRA_API_TOKEN); requests must send 'Authorization: Bearer'")
+    server.add_argument("--insecure", action="store_true",
+                        help="allow a non-loopback address without a token")
+    server.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    server.set_defaults(func=_server)
+
+    worker = sub.add_parser("worker", help="run a worker against a server",
+                            description=WORKER_HELP,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    worker.add_argument("--server", required=True, help="server URL, e.g. http://host:5000")
+    worker.add_argument("--redis-url", help="be an RQ worker on this Redis")
+    worker.add_argument("--queue", action="append", help="queue to serve (repeatable; "
+                        "default: every queue)")
+    worker.add_argument("--worker-id", help="a stable name (default: host-pid)")
+    worker.add_argument("--work-dir", help="where jobs are unpacked (default: a temp dir)")
+    worker.add_argument("--token-file", help="file holding the API token (else "
+                        "DIOPTRA_API_TOKEN)")
+    worker.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    worker.set_defaults(func=_worker)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Server settings: one dataclass, filled from CLI flags over ``DIOPTRA_*`` variables.
+
+Every setting is documented once, in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=lambda: Path(_env("DIOPTRA_DATA_DIR", "./data")))
+    host: str = field(default_factory=lambda: _env("DIOPTRA_HOST", "127.0.0.1"))
+    port: int = field(default_factory=lambda: int(_env("DIOPTRA_PORT", "5000")))
+    # Empty means "SQLite under data_dir".
+    database_uri: str | None = field(default_factory=lambda: _env("DIOPTRA_DATABASE_URI"))
+    # Empty means "a local object store under data_dir"; "s3" means boto3 (see storage/).
+    storage_url: str | None = field(default_factory=lambda: _env("DIOPTRA_STORAGE_URL"))
+    # Empty means "run an MLflow tracking server under data_dir".
+    mlflow_tracking_uri: str | None = field(
+        default_factory=lambda: _env("DIOPTRA_MLFLOW_TRACKING_URI")
+    )
+    mlflow_port: int = field(default_factory=lambda: int(_env("DIOPTRA_MLFLOW_PORT", "0")))
+    redis_url: str | None = field(default_factory=lambda: _env("DIOPTRA_REDIS_URL"))
+    # Embedded worker processes; None means "number of cores" without Redis, 0 with it.
+    workers: int | None = field(
+        default_factory=lambda: int(v) if (v := _env("DIOPTRA_WORKERS")) else None
+    )
+    api_token: str | None = field(default_factory=lambda: _env("DIOPTRA_API_TOKEN"))
+    insecure: bool = False
+    # URL the workers use to reach this server; derived from host/port when empty.
+    public_url: str | None = field(default_factory=lambda: _env("DIOPTRA_PUBLIC_URL"))
+    # A job whose worker stops sending heartbeats for this long is failed.
+    heartbeat_timeout_s: float = field(
+        default_factory=lambda: float(_env("DIOPTRA_HEARTBEAT_TIMEOUT", "20"))
+    )
+    max_upload_bytes: int = field(
+        default_factory=lambda: int(_env("DIOPTRA_MAX_UPLOAD_BYTES", str(1 << 30)))
+    )
+    log_level: str = field(default_factory=lambda: _env("DIOPTRA_LOG_LEVEL", "info"))
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).expanduser().resolve()
+
+    # Derived values -------------------------------------------------------------------
+    @property
+    def effective_database_uri(self) -> str:
+        return self.database_uri or f"sqlite:///{self.data_dir / 'dioptra.db'}"
+
+    @property
+    def effective_storage_url(self) -> str:
+        return self.storage_url or str(self.data_dir / "objects")
+
+    @property
+    def effective_workers(self) -> int:
+        if self.workers is not None:
+            return self.workers
+        return 0 if self.redis_url else (os.cpu_count() or 1)
+
+    @property
+    def server_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+    def describe(self) -> dict[str, str]:
+        """Settings as strings, with the token hidden, for the start-up banner."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "api_token":
+                value = "set" if value else "not set"
+            out[f.name] = str(value)
+        return out

@@ -1,0 +1,139 @@
+"""Tables of the testbed. Names follow the original v0 schema where it had one."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JOB_STATUSES = ("queued", "started", "deferred", "finished", "failed")
+ENDED_STATUSES = ("finished", "failed")
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC: the v0 wire format has no offset, so the stored value has none."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Experiment(Base):
+    __tablename__ = "experiments"
+
+    # The MLflow experiment id: assigned by MLflow, not by us.
+    experiment_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    created_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_modified: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+
+    __table_args__ = (
+        # Unique among live rows only, so a deleted name does not block forever.
+        Index(
+            "uq_experiments_live_name",
+            "name",
+            unique=True,
+            sqlite_where=text("NOT is_deleted"),
+            postgresql_where=text("NOT is_deleted"),
+        ),
+    )
+
+
+class Queue(Base):
+    __tablename__ = "queues"
+
+    queue_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                          primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    created_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_modified: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # Set while the queue is locked (the original kept a separate lock table).
+    locked_on: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+    __table_args__ = (
+        Index(
+            "uq_queues_live_name",
+            "name",
+            unique=True,
+            sqlite_where=text("NOT is_deleted"),
+            postgresql_where=text("NOT is_deleted"),
+        ),
+    )
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    experiment_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("experiments.experiment_id"), index=True
+    )
+    queue_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("queues.queue_id"), index=True)
+    created_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    last_modified: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    timeout: Mapped[str | None] = mapped_column(Text, nullable=True)
+    workflow_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    entry_point: Mapped[str | None] = mapped_column(Text, nullable=True)
+    entry_point_kwargs: Mapped[str | None] = mapped_column(Text, nullable=True)
+    depends_on: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(255), default="queued", index=True)
+
+    # Beyond v0: what the dispatcher and the reaper need.
+    timeout_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=86400)
+    workflow_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    claimed_on: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    heartbeat_on: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    started_on: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    ended_on: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class JobLogChunk(Base):
+    """A job's log is the concatenation of its chunks in id order."""
+
+    __tablename__ = "job_log_chunks"
+
+    chunk_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    job_id: Mapped[str] = mapped_column(String(36), ForeignKey("jobs.job_id"), index=True)
+    data: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class Worker(Base):
+    """A worker process seen through its heartbeats."""
+
+    __tablename__ = "workers"
+
+    worker_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hostname: Mapped[str] = mapped_column(Text, default="")
+    # JSON list of queue names, or null for "every queue".
+    queues: Mapped[str | None] = mapped_column(Text, nullable=True)
+    first_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,1 @@
+"""How a queued job reaches a worker: embedded local processes, or Redis + RQ."""

@@ -1,0 +1,75 @@
+"""Embedded dispatch: N local worker processes that pull jobs from this server.
+
+The workers are ordinary `python -m dioptra.worker` processes talking HTTP, the same
+code as remote workers; a supervisor thread restarts any that dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import uuid
+
+from dioptra.dispatch.wakeup import WakeUp
+
+log = logging.getLogger("dioptra.dispatch")
+EMBEDDED_PREFIX = "embedded:"
+
+
+class EmbeddedDispatcher:
+    def __init__(
+        self, server_url: str, n_workers: int, wakeup: WakeUp, token: str | None,
+        work_dir: str,
+    ) -> None:
+        self.server_url = server_url
+        self.n_workers = n_workers
+        self.wakeup = wakeup
+        self.token = token
+        self.work_dir = work_dir
+        self.instance = uuid.uuid4().hex[:8]
+        self._procs: dict[int, subprocess.Popen] = {}
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _spawn(self, index: int) -> subprocess.Popen:
+        worker_id = f"{EMBEDDED_PREFIX}{self.instance}:{index}"
+        env = dict(os.environ)
+        if self.token:
+            env["DIOPTRA_API_TOKEN"] = self.token
+        cmd = [
+            sys.executable, "-m", "dioptra.worker", "--server", self.server_url,
+            "--worker-id", worker_id, "--work-dir", self.work_dir,
+        ]
+        return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
+
+    def start(self) -> None:
+        for index in range(self.n_workers):
+            self._procs[index] = self._spawn(index)
+        self._thread = threading.Thread(target=self._supervise, daemon=True)
+        self._thread.start()
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(2.0):
+            for index, proc in list(self._procs.items()):
+                if proc.poll() is not None and not self._stopping.is_set():
+                    log.warning("embedded worker %s exited with %s; restarting", index,
+                                proc.returncode)
+                    self._procs[index] = self._spawn(index)
+
+    def job_ready(self, job_id: str, queue_name: str, timeout_seconds: int) -> None:
+        self.wakeup.notify()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for proc in self._procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self._procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,56 @@
+"""The FastAPI application: routers, error mapping, token check, OpenAPI docs."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from dioptra import __version__
+from dioptra.dispatch.wakeup import WakeUp
+from dioptra.restapi import errors
+from dioptra.restapi.auth import BearerTokenMiddleware
+from dioptra.restapi.routers import experiments, jobs, plugins, queues, workers
+from dioptra.services.context import ServiceContext
+
+
+def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown=None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        wakeup.bind(asyncio.get_running_loop())
+        if on_startup:
+            await asyncio.get_running_loop().run_in_executor(None, on_startup)
+        yield
+        if on_shutdown:
+            await asyncio.get_running_loop().run_in_executor(None, on_shutdown)
+
+    app = FastAPI(
+        title="Dioptra REST API",
+        version=__version__,
+        description="A testbed for the security of machine-learning models, compatible "
+        "with Dioptra's v0 REST API. Worker endpoints are under /api/v0/worker.",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    app.state.ctx = ctx
+    app.state.wakeup = wakeup
+    errors.install(app)
+    for module in (experiments, queues, jobs, plugins, workers):
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["health"])
+    def health() -> str:
+        return "healthy"
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    if ctx.settings.api_token:
+        app.add_middleware(BearerTokenMiddleware, token=ctx.settings.api_token)
+    return app

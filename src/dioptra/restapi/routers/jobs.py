@@ -1,0 +1,79 @@
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+
+from dioptra.restapi import schemas
+from dioptra.restapi.deps import ctx
+from dioptra.restapi.routers.uploads import saved_upload
+from dioptra.services import jobs
+from dioptra.services.context import ServiceContext
+
+router = APIRouter(prefix="/api/v0/job", tags=["job"])
+
+
+@router.get("/")
+def list_jobs(
+    status: str | None = Query(None, description="only jobs with this status"),
+    experimentId: int | None = Query(None, description="only jobs of this experiment"),
+    queue: str | None = Query(None, description="only jobs on the queue of this name"),
+    limit: int | None = Query(None, ge=1, le=10_000, description="at most this many jobs"),
+    offset: int = Query(0, ge=0, description="skip this many jobs (oldest first)"),
+    c: ServiceContext = Depends(ctx),
+) -> list[dict]:
+    found = jobs.list_jobs(c, status, experimentId, queue, limit, offset)
+    return [schemas.job(j) for j in found]
+
+
+@router.post("/")
+def submit_job(
+    request: Request,
+    experimentName: str = Form(..., description="name of a registered experiment"),
+    queue: str = Form(..., description="name of a registered, unlocked queue"),
+    entryPoint: str = Form(..., description="entry point of the MLproject"),
+    workflow: UploadFile = File(..., description="tar or zip archive with an MLproject"),
+    entryPointKwargs: str | None = Form(None, description='e.g. "-P eps=0.3 -P seed=1"'),
+    dependsOn: str | None = Form(None, description="id of a job that must finish first"),
+    timeout: str = Form("24h", description="<digits>[d|h|m|s], e.g. 1h"),
+    c: ServiceContext = Depends(ctx),
+) -> dict:
+    with saved_upload(workflow, "workflow", c.settings.max_upload_bytes) as path:
+        submission = jobs.Submission(
+            experiment_name=experimentName,
+            queue=queue,
+            entry_point=entryPoint,
+            workflow_path=path,
+            workflow_filename=workflow.filename or "workflow",
+            entry_point_kwargs=entryPointKwargs or None,
+            depends_on=dependsOn or None,
+            timeout=timeout,
+        )
+        return schemas.job(jobs.submit(c, submission))
+
+
+@router.get("/{jobId}")
+def get_job(jobId: str, c: ServiceContext = Depends(ctx)) -> dict:
+    return schemas.job(jobs.get(c, jobId))
+
+
+@router.put("/{jobId}")
+def set_job_status(jobId: str, body: schemas.StatusBody, c: ServiceContext = Depends(ctx)) -> dict:
+    return schemas.job(jobs.set_status(c, jobId, body.status))
+
+
+@router.get("/{jobId}/log")
+def get_job_log(
+    jobId: str,
+    offset: int = Query(0, ge=0, description="characters already read"),
+    c: ServiceContext = Depends(ctx),
+) -> dict:
+    job, text = jobs.read_log(c, jobId, offset)
+    return {
+        "jobId": jobId,
+        "offset": offset,
+        "nextOffset": offset + len(text),
+        "log": text,
+        "status": job.status,
+    }
+
+
+@router.post("/{jobId}/cancel")
+def cancel_job(jobId: str, c: ServiceContext = Depends(ctx)) -> dict:
+    return schemas.job(jobs.cancel(c, jobId))

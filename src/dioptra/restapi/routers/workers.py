@@ -1,0 +1,90 @@
+"""The worker API (see docs/ARCHITECTURE.md): how workers take and report jobs."""
+
+import json
+import time
+
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from dioptra.restapi import schemas
+from dioptra.restapi.deps import ctx
+from dioptra.services import jobs, plugins, workers
+from dioptra.services.context import ServiceContext
+from dioptra.services.errors import NotFound
+
+router = APIRouter(prefix="/api/v0/worker", tags=["worker"])
+MAX_WAIT_S = 30.0
+
+
+@router.get("/")
+def list_workers(c: ServiceContext = Depends(ctx)) -> list[dict]:
+    with c.db.session() as s:
+        return [
+            {
+                "workerId": w.worker_id,
+                "hostname": w.hostname,
+                "queues": None if w.queues is None else json.loads(w.queues),
+                "firstSeen": schemas.iso(w.first_seen),
+                "lastSeen": schemas.iso(w.last_seen),
+            }
+            for w in workers.list_live(s, c.settings)
+        ]
+
+
+@router.post("/heartbeat")
+def worker_heartbeat(body: schemas.WorkerHeartbeatBody, c: ServiceContext = Depends(ctx)) -> dict:
+    with c.db.session() as s:
+        workers.touch(s, body.workerId, body.queues, body.hostname)
+    return {"status": "ok"}
+
+
+@router.post("/claim")
+async def claim(body: schemas.ClaimBody, request: Request) -> Response:
+    c: ServiceContext = request.app.state.ctx
+    wakeup = request.app.state.wakeup
+    deadline = time.monotonic() + min(max(body.wait, 0.0), MAX_WAIT_S)
+    while True:
+        event = wakeup.current()
+        spec = await run_in_threadpool(jobs.claim, c, body.workerId, body.queues, body.jobId)
+        if spec is not None:
+            return Response(content=json.dumps(spec),
+                            media_type="application/json")
+        remaining = deadline - time.monotonic()
+        if body.jobId is not None or remaining <= 0 or await request.is_disconnected():
+            return Response(status_code=204)
+        await wakeup.wait(event, min(remaining, 5.0))
+
+
+@router.get("/jobs/{jobId}/workflow")
+def download_workflow(jobId: str, c: ServiceContext = Depends(ctx)) -> Response:
+    job = jobs.get(c, jobId)
+    return Response(content=c.store.get_bytes(job.workflow_uri),
+                    media_type="application/octet-stream")
+
+
+@router.get("/plugins/{name}")
+def download_plugin(name: str, c: ServiceContext = Depends(ctx)) -> Response:
+    uri = plugins.packed_uri(name)
+    if not c.store.exists(uri):
+        raise NotFound(plugins.NOT_FOUND)
+    return Response(content=c.store.get_bytes(uri), media_type="application/gzip")
+
+
+@router.post("/jobs/{jobId}/report")
+def report(jobId: str, body: schemas.ReportBody, c: ServiceContext = Depends(ctx)) -> dict:
+    cancel = jobs.report(c, jobId, body.workerId, body.mlflowRunId, body.status, body.reason)
+    return {"cancelRequested": cancel}
+
+
+@router.post("/jobs/{jobId}/heartbeat")
+def job_heartbeat(jobId: str, body: schemas.WorkerIdBody, c: ServiceContext = Depends(ctx)) -> dict:
+    return {"cancelRequested": jobs.heartbeat(c, jobId, body.workerId)}
+
+
+@router.post("/jobs/{jobId}/log")
+async def append_log(jobId: str, request: Request) -> dict:
+    c: ServiceContext = request.app.state.ctx
+    worker_id = request.headers.get("x-dioptra-worker-id", "")
+    text = (await request.body()).decode("utf-8", errors="replace")
+    size = await run_in_threadpool(jobs.append_log, c, jobId, worker_id, text)
+    return {"size": size}

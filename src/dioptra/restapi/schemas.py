@@ -1,0 +1,90 @@
+"""Request bodies and the v0 response shapes (keys in the original's order)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from dioptra.db.models import Experiment, Job, Queue
+from dioptra.services.plugins import TaskPlugin
+
+
+class NameBody(BaseModel):
+    """POST/PUT body of experiments and queues."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str
+
+
+class StatusBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    status: Literal["queued", "started", "deferred", "finished", "failed"]
+
+
+class WorkerHeartbeatBody(BaseModel):
+    workerId: str
+    queues: list[str] | None = None
+    hostname: str = ""
+
+
+class ClaimBody(BaseModel):
+    workerId: str
+    queues: list[str] | None = None
+    wait: float = 0.0
+    jobId: str | None = None
+
+
+class ReportBody(BaseModel):
+    workerId: str
+    mlflowRunId: str | None = None
+    status: Literal["started", "finished", "failed"] | None = None
+    reason: str | None = None
+
+
+class WorkerIdBody(BaseModel):
+    workerId: str
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="microseconds")
+
+
+def experiment(e: Experiment) -> dict:
+    return {
+        "experimentId": e.experiment_id,
+        "createdOn": iso(e.created_on),
+        "lastModified": iso(e.last_modified),
+        "name": e.name,
+    }
+
+
+def queue(q: Queue) -> dict:
+    return {
+        "queueId": q.queue_id,
+        "createdOn": iso(q.created_on),
+        "lastModified": iso(q.last_modified),
+        "name": q.name,
+    }
+
+
+def job(j: Job) -> dict:
+    return {
+        "jobId": j.job_id,
+        "mlflowRunId": j.mlflow_run_id,
+        "experimentId": j.experiment_id,
+        "queueId": j.queue_id,
+        "createdOn": iso(j.created_on),
+        "lastModified": iso(j.last_modified),
+        "timeout": j.timeout,
+        "workflowUri": j.workflow_uri,
+        "entryPoint": j.entry_point,
+        "entryPointKwargs": j.entry_point_kwargs,
+        "dependsOn": j.depends_on,
+        "status": j.status,
+    }
+
+
+def task_plugin(p: TaskPlugin) -> dict:
+    return {"taskPluginName": p.name, "collection": p.collection, "modules": p.modules}

@@ -1,0 +1,144 @@
+"""Assembles one testbed server: database, object store, MLflow, dispatch, HTTP."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import uvicorn
+
+from dioptra.config import Settings
+from dioptra.db import Database
+from dioptra.dispatch.embedded import EMBEDDED_PREFIX, EmbeddedDispatcher
+from dioptra.dispatch.wakeup import WakeUp
+from dioptra.mlflow_server import MLflowServer
+from dioptra.restapi.app import create_app
+from dioptra.services import jobs
+from dioptra.services.context import ServiceContext
+from dioptra.services.tracking import Tracking
+from dioptra.storage import open_store
+
+log = logging.getLogger("dioptra.server")
+REAP_INTERVAL_S = 2.0
+
+
+class InsecureBindError(SystemExit):
+    pass
+
+
+class Dispatchers:
+    """Embedded workers and RQ together: a job is claimed once whoever gets it."""
+
+    def __init__(self, members: list) -> None:
+        self.members = members
+
+    def start(self) -> None:
+        for member in self.members:
+            member.start()
+
+    def job_ready(self, job_id: str, queue_name: str, timeout_seconds: int) -> None:
+        for member in self.members:
+            member.job_ready(job_id, queue_name, timeout_seconds)
+
+    def retry_failed(self) -> None:
+        for member in self.members:
+            if hasattr(member, "retry_failed"):
+                member.retry_failed()
+
+    def stop(self) -> None:
+        for member in self.members:
+            member.stop()
+
+
+def check_bind(settings: Settings) -> None:
+    if not settings.is_loopback and not settings.api_token and not settings.insecure:
+        raise InsecureBindError(
+            f"Refusing to listen on {settings.host} without an API token: anyone who can "
+            "reach it could run code on the workers. Set DIOPTRA_API_TOKEN (or "
+            "--token-file), or pass --insecure if the network is trusted."
+        )
+
+
+class TestbedServer:
+    def __init__(self, settings: Settings) -> None:
+        check_bind(settings)
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.mlflow: MLflowServer | None = None
+        self.wakeup = WakeUp()
+        self._stop = threading.Event()
+
+    def _tracking_uri(self) -> str:
+        if self.settings.mlflow_tracking_uri:
+            return self.settings.mlflow_tracking_uri
+        self.mlflow = MLflowServer(self.settings.data_dir, self.settings.mlflow_port)
+        self.mlflow.start()
+        return self.mlflow.uri
+
+    def _dispatchers(self) -> Dispatchers:
+        members: list = []
+        if self.settings.redis_url:
+            from dioptra.dispatch.rq import RQDispatcher
+
+            members.append(RQDispatcher(self.settings.redis_url))
+        n = self.settings.effective_workers
+        if n > 0:
+            members.append(EmbeddedDispatcher(
+                self.settings.server_url, n, self.wakeup, self.settings.api_token,
+                str(self.settings.data_dir / "work"),
+            ))
+        return Dispatchers(members)
+
+    def build(self):
+        settings = self.settings
+        tracking_uri = self._tracking_uri()
+        db = Database(settings.effective_database_uri)
+        db.upgrade()
+        self.ctx = ServiceContext(
+            settings=settings,
+            db=db,
+            store=open_store(settings.effective_storage_url),
+            tracking=Tracking(tracking_uri),
+            dispatcher=self._dispatchers(),
+        )
+        return create_app(self.ctx, self.wakeup, self._on_startup, self._on_shutdown)
+
+    def _on_startup(self) -> None:
+        if self.mlflow is not None:
+            self.mlflow.wait_ready()
+        self.ctx.dispatcher.start()
+        jobs.recover(self.ctx, EMBEDDED_PREFIX)
+        threading.Thread(target=self._keep_books, name="reaper", daemon=True).start()
+        log.info("Dioptra testbed ready at %s (MLflow at %s)", self.settings.server_url,
+                 self.ctx.tracking.tracking_uri)
+
+    def _keep_books(self) -> None:
+        while not self._stop.wait(REAP_INTERVAL_S):
+            try:
+                jobs.reap(self.ctx)
+                self.ctx.dispatcher.retry_failed()
+            except Exception:  # noqa: BLE001 - the reaper must outlive a bad round
+                log.exception("reaper round failed")
+
+    def _on_shutdown(self) -> None:
+        self._stop.set()
+        self.ctx.dispatcher.stop()
+        if self.mlflow is not None:
+            self.mlflow.stop()
+        self.ctx.db.dispose()
+
+    def serve(self) -> None:
+        app = self.build()
+        try:
+            uvicorn.run(
+                app,
+                host=self.settings.host,
+                port=self.settings.port,
+                log_level=self.settings.log_level,
+                access_log=False,
+                timeout_graceful_shutdown=10,
+            )
+        finally:
+            if self.mlflow is not None:
+                self.mlflow.stop()
+

@@ -1,0 +1,24 @@
+"""Job logs: append-only text kept in the database, read from an offset."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dioptra.db.models import JobLogChunk, utcnow
+
+
+def append(session: Session, job_id: str, text: str) -> None:
+    if text:
+        session.add(JobLogChunk(job_id=job_id, data=text))
+
+
+def note(session: Session, job_id: str, message: str) -> None:
+    """A line written by the testbed itself (not by the entry point)."""
+    stamp = utcnow().isoformat(timespec="seconds")
+    append(session, job_id, f"[dioptra {stamp}Z] {message}\n")
+
+
+def read(session: Session, job_id: str) -> str:
+    query = select(JobLogChunk.data).where(JobLogChunk.job_id == job_id)
+    return "".join(session.scalars(query.order_by(JobLogChunk.chunk_id)))

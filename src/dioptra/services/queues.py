@@ -1,0 +1,93 @@
+"""Queues: named lines of jobs; a locked queue refuses new submissions."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dioptra.db.models import Queue, utcnow
+from dioptra.services.errors import BadRequest, Forbidden, NotFound
+from dioptra.services.names import check_name
+
+NOT_FOUND = "The requested queue does not exist"
+
+
+def list_unlocked(session: Session) -> list[Queue]:
+    query = (
+        select(Queue)
+        .where(~Queue.is_deleted, Queue.locked_on.is_(None))
+        .order_by(Queue.queue_id)
+    )
+    return list(session.scalars(query))
+
+
+def get_by_id(session: Session, queue_id: int) -> Queue:
+    queue = session.get(Queue, queue_id)
+    if queue is None or queue.is_deleted:
+        raise NotFound(NOT_FOUND)
+    return queue
+
+
+def find_by_name(session: Session, name: str) -> Queue | None:
+    # Exact match, as the original: the name is the one the queue was registered under.
+    return session.scalars(select(Queue).where(Queue.name == name, ~Queue.is_deleted)).first()
+
+
+def get_by_name(session: Session, name: str) -> Queue:
+    queue = find_by_name(session, name)
+    if queue is None:
+        raise NotFound(NOT_FOUND)
+    return queue
+
+
+def get_for_submission(session: Session, name: str) -> Queue:
+    queue = get_by_name(session, name)
+    if queue.locked_on is not None:
+        raise Forbidden("The requested queue is locked.")
+    return queue
+
+
+def _check_free(session: Session, name: str) -> None:
+    if find_by_name(session, name) is not None:
+        raise BadRequest(
+            "The queue name on the registration form already exists. "
+            "Please select another and resubmit."
+        )
+
+
+def create(session: Session, name: str) -> Queue:
+    name = check_name("queue", name)
+    _check_free(session, name)
+    now = utcnow()
+    queue = Queue(name=name, created_on=now, last_modified=now)
+    session.add(queue)
+    session.flush()
+    return queue
+
+
+def rename(session: Session, queue_id: int, name: str) -> Queue:
+    queue = get_by_id(session, queue_id)
+    name = check_name("queue", name)
+    if name != queue.name:
+        _check_free(session, name)
+        queue.name = name
+    queue.last_modified = utcnow()
+    return queue
+
+
+def delete(queue: Queue | None) -> bool:
+    if queue is None or queue.is_deleted:
+        return False
+    queue.is_deleted = True
+    queue.last_modified = utcnow()
+    return True
+
+
+def lock(queue: Queue) -> None:
+    """Idempotent: locking a locked queue keeps its first lock time."""
+    if queue.locked_on is None:
+        queue.locked_on = utcnow()
+
+
+def unlock(queue: Queue) -> None:
+    queue.locked_on = None

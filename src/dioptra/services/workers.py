@@ -1,0 +1,40 @@
+"""Workers as the server knows them: whatever sent a heartbeat recently."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dioptra.config import Settings
+from dioptra.db.models import Worker, utcnow
+
+
+def touch(session: Session, worker_id: str, queues: list[str] | None, hostname: str | None) -> None:
+    worker = session.get(Worker, worker_id)
+    now = utcnow()
+    if worker is None:
+        worker = Worker(worker_id=worker_id, first_seen=now, hostname=hostname or "")
+        session.add(worker)
+    worker.queues = None if queues is None else json.dumps(sorted(queues))
+    worker.last_seen = now
+    if hostname:
+        worker.hostname = hostname
+
+
+def list_live(session: Session, settings: Settings) -> list[Worker]:
+    since = utcnow() - dt.timedelta(seconds=settings.heartbeat_timeout_s)
+    query = select(Worker).where(Worker.last_seen >= since).order_by(Worker.worker_id)
+    return list(session.scalars(query))
+
+
+def serves(worker: Worker, queue_name: str) -> bool:
+    return worker.queues is None or queue_name in json.loads(worker.queues)
+
+
+def queue_is_served(session: Session, settings: Settings, queue_name: str) -> bool:
+    if settings.effective_workers > 0:
+        return True  # the embedded workers take every queue
+    return any(serves(w, queue_name) for w in list_live(session, settings))
