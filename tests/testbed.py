@@ -123,3 +123,18 @@ def start_worker(server_url: str, log_path: Path, *args: str, env: dict | None =
     proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     return WorkerProcess(proc, log_path)
+
+
+def worker_pids(server_url: str) -> list[int]:
+    """Pids of the `dioptra.worker` processes serving ``server_url`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"dioptra.worker" in argv and server_url.encode() in argv:
+            found.append(int(entry.name))
+    return found
