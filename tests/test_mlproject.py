@@ -195,18 +195,23 @@ def test_validate_fills_defaults_in_order(mnist) -> None:
             "parameter 'model_uri' of entry "
             "point 'infer' must be a URI with a scheme, got 'no-scheme'",
         ),
-        (
-            "train",
-            {"data_dir": "missing"},
-            "parameter 'data_dir' of entry point 'train' is a "
-            "path, but 'missing' does not exist on the worker",
-        ),
     ],
 )
 def test_validate_errors(mnist, entry_point: str, params: dict[str, str], message: str) -> None:
     with pytest.raises(MLprojectError) as info:
         mnist.validate(entry_point, params)
     assert str(info.value) == message
+
+
+def test_missing_path_fails_when_the_command_is_built(mnist, tmp_path: Path) -> None:
+    # validate() runs on the server at submission, which need not hold the data.
+    assert mnist.validate("train", {"data_dir": "missing"})["data_dir"] == "missing"
+    with pytest.raises(MLprojectError) as info:
+        mnist.command("train", {"data_dir": "missing"}, tmp_path)
+    assert str(info.value) == (
+        "parameter 'data_dir' of entry point 'train' is a path, but 'missing' does not "
+        "exist on the worker"
+    )
 
 
 def test_validate_several_missing(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ point, report ``started``, wait, end the MLflow run and report ``finished``/``fa
 Unlike v0, every failure - a broken archive, a bad parameter, an unreachable MLflow, a
 timeout, a cancel, an exception here - still ends with a ``failed`` report and a reason,
 so no job is left ``queued``/``started`` forever. Errors found before the entry point
-could run (archive, MLproject, parameters, plugins) fail the job before an MLflow run is
-created.
+could run (archive, MLproject, parameters and paths, plugins) fail the job before an
+MLflow run is created.
 
 This module must not import torch (or anything that does): the worker parent forks.
 """
@@ -167,6 +167,8 @@ class _Job:
         # 3. Custom task plugins, importable as dioptra_custom.<name>.
         plugins_dir = tmp / "plugins"
         plugin_digests = self._fetch_plugins(tmp, plugins_dir / "dioptra_custom", safe_extract)
+        # Built now so that a missing 'path' value also fails before any MLflow run exists.
+        command = project.command(entry_point, params, tmp / "storage")
         self._check_cancel()
 
         # 4. The MLflow run: created, tagged, reported, before the entry point starts.
@@ -176,7 +178,6 @@ class _Job:
             self.cancel.set()
         self._say(f"MLflow run {self.run_id} in experiment {spec['experimentId']}")
         self.client.log_artifact(self.run_id, str(archive))
-        command = project.command(entry_point, params, tmp / "storage")
         self._check_cancel()
 
         # 5. The entry point.

@@ -8,8 +8,9 @@ workflow archive runs here exactly as it ran under the original worker:
 * parameters the entry point does not declare are appended as `` --key value`` (both
   quoted);
 * ``path`` values that are local paths become absolute paths (relative ones are taken
-  relative to the project directory) and must exist; other URIs are downloaded into the
-  storage directory; ``uri`` values must carry a scheme and are passed on unchanged;
+  relative to the project directory) and must exist when the command is built; other
+  URIs are downloaded into the storage directory; ``uri`` values must carry a scheme and
+  are passed on unchanged;
 * an entry point that is not declared but names a ``.py`` / ``.sh`` file runs it with
   ``python`` / ``$SHELL`` (default ``bash``), every parameter appended as `` --key value``.
 
@@ -116,7 +117,7 @@ class Project:
                 extras.append(f"--{shlex.quote(key)} {shlex.quote(value)}")
                 continue
             if param.type == "path":
-                value = self._resolve_path(value, storage_dir / f"param_{position}")
+                value = self._resolve_path(ep, param, value, storage_dir / f"param_{position}")
             substituted[key] = shlex.quote(value)
         if ep.command is None:
             raise MLprojectError(f"entry point {ep.name!r} has no command in MLproject")
@@ -154,17 +155,21 @@ class Project:
         elif kind == "uri":
             if not urllib.parse.urlparse(value).scheme:
                 raise MLprojectError(f"{where} must be a URI with a scheme, got {value!r}")
-        elif kind == "path":
-            local = _local_path(value)
-            if local is not None and not (self.directory / local).exists():
-                raise MLprojectError(
-                    f"{where} is a path, but {value!r} does not exist on the worker"
-                )
 
-    def _resolve_path(self, value: str, download_dir: Path) -> str:
+    def _resolve_path(
+        self, ep: EntryPoint, param: Parameter, value: str, download_dir: Path
+    ) -> str:
+        # Checked here, on the worker, when the command is built (as MLflow does), not in
+        # validate(): the server validates submissions and need not have the data.
         local = _local_path(value)
         if local is not None:
-            return os.path.abspath(os.path.join(self.directory, local))
+            resolved = os.path.abspath(os.path.join(self.directory, local))
+            if not os.path.exists(resolved):
+                raise MLprojectError(
+                    f"parameter {param.name!r} of entry point {ep.name!r} is a path, but "
+                    f"{value!r} does not exist on the worker"
+                )
+            return resolved
         # A remote URI (s3://...): fetch it, as MLflow does, and pass the local copy.
         import mlflow.artifacts  # lazily: only this rare case needs mlflow here
 
