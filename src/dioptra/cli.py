@@ -62,14 +62,21 @@ def _worker(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_worker(
-        server_url=args.server,
-        token=_read_token(args),
-        queues=args.queue or None,
-        worker_id=args.worker_id,
-        work_root=Path(args.work_dir) if args.work_dir else None,
-        redis_url=args.redis_url,
-    )
+    from dioptra.worker.api import ServerAPIError
+
+    try:
+        run_worker(
+            server_url=args.server,
+            token=_read_token(args),
+            queues=args.queue or None,
+            worker_id=args.worker_id,
+            work_root=Path(args.work_dir) if args.work_dir else None,
+            redis_url=args.redis_url,
+            once=args.once,
+        )
+    except (ServerAPIError, ValueError) as exc:
+        print(f"dioptra worker: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -122,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: every queue)")
     worker.add_argument("--worker-id", help="a stable name (default: host-pid)")
     worker.add_argument("--work-dir", help="where jobs are unpacked (default: a temp dir)")
+    worker.add_argument("--once", action="store_true",
+                        help="burst mode: exit when no job is waiting")
     worker.add_argument("--token-file", help="file holding the API token (else "
                         "DIOPTRA_API_TOKEN)")
     worker.add_argument("--log-level", default="info",

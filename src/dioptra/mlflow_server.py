@@ -18,6 +18,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def preferred_port(port: int, host: str = "127.0.0.1") -> int:
+    """``port`` if it is free (a stable address for the UI), else any free port."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return free_port(host)
+    return port
+
+
 class MLflowServer:
     def __init__(self, data_dir: Path, port: int = 0, host: str = "127.0.0.1") -> None:
         self.data_dir = data_dir

@@ -11,7 +11,7 @@ from dioptra.config import Settings
 from dioptra.db import Database
 from dioptra.dispatch.embedded import EMBEDDED_PREFIX, EmbeddedDispatcher
 from dioptra.dispatch.wakeup import WakeUp
-from dioptra.mlflow_server import MLflowServer
+from dioptra.mlflow_server import MLflowServer, preferred_port
 from dioptra.restapi.app import create_app
 from dioptra.services import jobs
 from dioptra.services.context import ServiceContext
@@ -71,7 +71,8 @@ class TestbedServer:
     def _tracking_uri(self) -> str:
         if self.settings.mlflow_tracking_uri:
             return self.settings.mlflow_tracking_uri
-        self.mlflow = MLflowServer(self.settings.data_dir, self.settings.mlflow_port)
+        port = self.settings.mlflow_port or preferred_port(self.settings.port + 1)
+        self.mlflow = MLflowServer(self.settings.data_dir, port)
         self.mlflow.start()
         return self.mlflow.uri
 
@@ -109,8 +110,8 @@ class TestbedServer:
         self.ctx.dispatcher.start()
         jobs.recover(self.ctx, EMBEDDED_PREFIX)
         threading.Thread(target=self._keep_books, name="reaper", daemon=True).start()
-        log.info("Dioptra testbed ready at %s (MLflow at %s)", self.settings.server_url,
-                 self.ctx.tracking.tracking_uri)
+        print(f"Dioptra testbed ready at {self.settings.server_url} "
+              f"(MLflow UI at {self.ctx.tracking.tracking_uri})", flush=True)
 
     def _keep_books(self) -> None:
         while not self._stop.wait(REAP_INTERVAL_S):

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 from dioptra.dispatch.wakeup import WakeUp
@@ -63,11 +64,17 @@ class EmbeddedDispatcher:
         self.wakeup.notify()
 
     def stop(self) -> None:
+        """A first SIGTERM stops idle workers; a second makes busy ones kill their entry
+        point and report the job failed, so nothing outlives the server."""
         self._stopping.set()
-        for proc in self._procs.values():
+        alive = [p for p in self._procs.values() if p.poll() is None]
+        for proc in alive:
+            proc.terminate()
+        time.sleep(0.5)
+        for proc in alive:
             if proc.poll() is None:
                 proc.terminate()
-        for proc in self._procs.values():
+        for proc in alive:
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:

@@ -340,17 +340,18 @@ def report(
             elif status in ENDED_STATUSES:
                 _end(session, job, status, reason)
                 ended = True
-        cancel_requested = job.cancel_requested
+        # A job that ended meanwhile (reaped, set through the API) must stop too.
+        stop = job.cancel_requested or (job.status in ENDED_STATUSES and not ended)
     if ended:
         settle_children(ctx, job_id)
-    return cancel_requested
+    return stop
 
 
 def heartbeat(ctx: ServiceContext, job_id: str, worker_id: str) -> bool:
     with ctx.db.session() as session:
         job = _claimed(session, job_id, worker_id)
         job.heartbeat_on = utcnow()
-        return job.cancel_requested
+        return job.cancel_requested or job.status in ENDED_STATUSES
 
 
 def append_log(ctx: ServiceContext, job_id: str, worker_id: str, text: str) -> int:

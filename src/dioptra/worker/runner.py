@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import threading
@@ -25,6 +26,11 @@ Reason = Literal["exited", "timeout", "cancelled"]
 _POLL_S = 0.1  # how often limits are checked; output itself is forwarded as it arrives
 _READ_SIZE = 65536
 
+
+# If the worker is killed outright (kill -9, OOM) its entry point must not live on as an
+# orphan: the kernel sends SIGKILL to the command when its parent dies. setpriv
+# (util-linux) sets that before exec, and it survives bash's exec of a single command.
+_DIE_WITH_WORKER = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
 
 @dataclass(frozen=True)
 class RunResult:
@@ -55,7 +61,7 @@ def run_command(
     """
     started = time.monotonic()
     proc = subprocess.Popen(
-        ["bash", "-c", command],
+        [*_DIE_WITH_WORKER, "bash", "-c", command],
         cwd=str(cwd),
         env=dict(env),
         stdin=subprocess.DEVNULL,
