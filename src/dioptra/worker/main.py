@@ -121,6 +121,9 @@ def _run_pull(
 ) -> int:
     from dioptra.worker.execute import execute_job
 
+    # Import mlflow now, while idle, not when the first job is waiting (seconds).
+    import mlflow  # noqa: F401
+
     stopper = _Stopper()
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = stopper.install() if in_main_thread else {}
