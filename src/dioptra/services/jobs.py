@@ -261,7 +261,7 @@ def claim(
     """Atomically give one queued job (oldest first) to ``worker_id``; None if none."""
     now = utcnow()
     with ctx.db.session() as session:
-        workers.touch(session, worker_id, queue_names, None)
+        workers.seen(session, worker_id)
         query = select(Job.job_id).where(Job.status == "queued", Job.claimed_by.is_(None))
         if job_id is not None:
             query = query.where(Job.job_id == job_id)

@@ -24,6 +24,13 @@ def touch(session: Session, worker_id: str, queues: list[str] | None, hostname: 
         worker.hostname = hostname
 
 
+def seen(session: Session, worker_id: str) -> None:
+    """Any request of a worker proves it alive; only its heartbeat says what it serves."""
+    worker = session.get(Worker, worker_id)
+    if worker is not None:
+        worker.last_seen = utcnow()
+
+
 def list_live(session: Session, settings: Settings) -> list[Worker]:
     since = utcnow() - dt.timedelta(seconds=settings.heartbeat_timeout_s)
     query = select(Worker).where(Worker.last_seen >= since).order_by(Worker.worker_id)
