@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from testbed import free_port, unique
+from testbed import free_port, start_worker, unique
+from workflows import echo_workflow
 
 from dioptra.client import DioptraClient
 from dioptra.config import Settings
@@ -250,3 +251,63 @@ def test_insecure_allows_a_non_loopback_bind_without_a_token(start_server):
     assert "0.0.0.0" in listening_addresses(server.port)
     answer = requests.get(f"{server.url}/api/v0/queue/")
     assert answer.status_code == 200 and isinstance(answer.json(), list)
+
+
+# --- workers carry the token too ----------------------------------------------------------
+
+
+def wait_for_status(client, job_id: str, statuses: tuple[str, ...], timeout_s: float = 90
+                    ) -> dict:
+    deadline = time.monotonic() + timeout_s
+    job = client.get_job_by_id(job_id)
+    while job["status"] not in statuses and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = client.get_job_by_id(job_id)
+    assert job["status"] in statuses, f"job still {job['status']}: {client.get_job_log(job_id)}"
+    return job
+
+
+def submit_echo(client, tmp_path) -> dict:
+    experiment = client.register_experiment(unique("auth-exp"))
+    queue = client.register_queue(unique("auth-q"))
+    job = client.submit_job(echo_workflow(tmp_path), experiment["name"], "main", "-P x=2",
+                            queue=queue["name"], timeout="5m")
+    assert job["status"] == "queued", job
+    return job
+
+
+def test_embedded_workers_use_the_token(start_server, monkeypatch, tmp_path):
+    server = start_server(env={"DIOPTRA_API_TOKEN": TOKEN}, workers=1)
+    monkeypatch.setenv("DIOPTRA_API_TOKEN", TOKEN)
+    client = DioptraClient(server.url)
+    job = wait_for_status(client, submit_echo(client, tmp_path)["jobId"], ("finished", "failed"))
+    assert job["status"] == "finished", client.get_job_log(job["jobId"])
+    assert job["mlflowRunId"]
+
+
+def test_an_external_worker_needs_the_token(start_server, monkeypatch, tmp_path):
+    server = start_server(env={"DIOPTRA_API_TOKEN": TOKEN})
+    monkeypatch.setenv("DIOPTRA_API_TOKEN", TOKEN)
+    client = DioptraClient(server.url)
+    job = submit_echo(client, tmp_path)
+
+    # Workers inherit this process's environment: from here on it holds no token (the
+    # client above keeps the one it read).
+    monkeypatch.delenv("DIOPTRA_API_TOKEN")
+    # Without the token a worker gets nothing: the job stays queued.
+    intruder = start_worker(server.url, tmp_path / "intruder.log")
+    try:
+        time.sleep(4)
+        assert client.get_job_by_id(job["jobId"])["status"] == "queued"
+    finally:
+        intruder.stop()
+    assert "401" in (tmp_path / "intruder.log").read_text(errors="replace")
+
+    token_file = tmp_path / "worker-token"
+    token_file.write_text(TOKEN + "\n")
+    worker = start_worker(server.url, tmp_path / "worker.log", "--token-file", str(token_file))
+    try:
+        done = wait_for_status(client, job["jobId"], ("finished", "failed"))
+        assert done["status"] == "finished", client.get_job_log(job["jobId"])
+    finally:
+        worker.stop()
