@@ -1,0 +1,1 @@
+"""Framework set-up (threads, seeds, determinism)."""

@@ -1,0 +1,1 @@
+"""Classifiers wrapped for ART, and fit/predict."""
