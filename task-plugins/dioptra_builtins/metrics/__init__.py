@@ -1,0 +1,1 @@
+"""Distance, performance and robustness metrics."""
