@@ -1,0 +1,1 @@
+"""Evasion, poisoning and inference attacks."""
