@@ -1,0 +1,1 @@
+"""Pre-processing and training defences."""
