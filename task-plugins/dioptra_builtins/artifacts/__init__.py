@@ -1,0 +1,1 @@
+"""Artifact upload/download and safe archive handling."""
