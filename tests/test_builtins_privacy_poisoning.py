@@ -83,7 +83,7 @@ def test_membership_inference_default_settings_run(le_net, digits):
 
 def test_model_inversion_gives_one_representative_per_class(le_net):
     inferred = pyplugs.call(
-        ATTACKS, "model_inversion", "infer_model_inversion", le_net, max_iter=150,
+        ATTACKS, "model_inversion", "infer_model_inversion", le_net, max_iter=100,
     )
     assert inferred.shape == (10, 1, 8, 8) and inferred.dtype == np.float32
     assert inferred.min() >= 0.0 and inferred.max() <= 1.0
