@@ -177,12 +177,14 @@ def test_middleware_compares_in_constant_time(monkeypatch):
         return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
     assert call("/api/v0/queue/", [(b"authorization", f"Bearer {TOKEN}".encode())])[0] == 200
-    assert calls == [(f"Bearer {TOKEN}".encode(), f"Bearer {TOKEN}".encode())]
+    assert calls == [(TOKEN.encode(), TOKEN.encode())]
     status, body = call("/api/v0/queue/", [(b"authorization", b"Bearer nope")])
     assert status == 401 and "invalid" in json.loads(body)["message"]
     status, body = call("/api/v0/queue/", [])
     assert status == 401 and "missing" in json.loads(body)["message"]
     assert len(calls) == 3  # the missing header is compared too, not short-circuited
+    lower = call("/api/v0/queue/", [(b"authorization", f"bearer {TOKEN}".encode())])
+    assert lower[0] == 200  # the scheme name is case-insensitive (RFC 7235)
     calls.clear()
     assert call("/health", [])[0] == 200 and calls == []
 

@@ -53,7 +53,10 @@ def _server(args: argparse.Namespace) -> int:
         return 2
     print(f"Dioptra testbed {__version__}: API at {settings.server_url}, "
           f"docs at {settings.server_url}/docs, data in {settings.data_dir}", flush=True)
-    server.serve()
+    try:
+        server.serve()
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 

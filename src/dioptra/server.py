@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 
 import uvicorn
@@ -102,7 +103,9 @@ class TestbedServer:
             tracking=Tracking(tracking_uri),
             dispatcher=self._dispatchers(),
         )
-        return create_app(self.ctx, self.wakeup, self._on_startup, self._on_shutdown)
+        app = create_app(self.ctx, self.wakeup, self._on_startup, self._on_shutdown)
+        self.app_state = app.state
+        return app
 
     def _on_startup(self) -> None:
         if self.mlflow is not None:
@@ -130,16 +133,37 @@ class TestbedServer:
 
     def serve(self) -> None:
         app = self.build()
+        config = uvicorn.Config(
+            app,
+            host=self.settings.host,
+            port=self.settings.port,
+            log_level=self.settings.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+        server = _Uvicorn(config, on_exit=self._on_signal)
+        # uvicorn re-raises the signal that stopped it once it is done; with this handler
+        # in place that re-raise is a no-op, so a SIGTERM stop exits 0.
+        signal.signal(signal.SIGTERM, lambda *_: None)
         try:
-            uvicorn.run(
-                app,
-                host=self.settings.host,
-                port=self.settings.port,
-                log_level=self.settings.log_level,
-                access_log=False,
-                timeout_graceful_shutdown=10,
-            )
+            server.run()
         finally:
             if self.mlflow is not None:
                 self.mlflow.stop()
+
+    def _on_signal(self) -> None:
+        # Release the long-polling claims now: uvicorn waits for open requests to end
+        # before it shuts the application down.
+        self.app_state.shutting_down = True
+        self.wakeup.notify()
+
+
+class _Uvicorn(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, on_exit) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig, frame) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
 

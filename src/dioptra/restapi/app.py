@@ -6,13 +6,18 @@ import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from dioptra import __version__
 from dioptra.dispatch.wakeup import WakeUp
 from dioptra.restapi import errors
 from dioptra.restapi.auth import BearerTokenMiddleware
+from dioptra.restapi.cache import RenderedList
 from dioptra.restapi.routers import experiments, jobs, plugins, queues, workers
+from dioptra.restapi.slashes import CollapseSlashesMiddleware
 from dioptra.services.context import ServiceContext
 
 
@@ -31,7 +36,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
         version=__version__,
         description="A testbed for the security of machine-learning models, compatible "
         "with Dioptra's v0 REST API. Worker endpoints are under /api/v0/worker.",
-        docs_url="/docs",
+        docs_url=None,  # served below from local files: no CDN needed offline
         redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
@@ -39,13 +44,30 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
     )
     app.state.ctx = ctx
     app.state.wakeup = wakeup
+    app.state.shutting_down = False
+    app.state.lists = {
+        "queues": RenderedList(lambda: queues.render_list(ctx)),
+        "experiments": RenderedList(lambda: experiments.render_list(ctx)),
+    }
     errors.install(app)
     for module in (experiments, queues, jobs, plugins, workers):
         app.include_router(module.router)
 
     @app.get("/health", tags=["health"])
-    def health() -> str:
+    async def health() -> str:
         return "healthy"
+
+    app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Dioptra REST API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon-32x32.png",
+        )
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -53,4 +75,5 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
 
     if ctx.settings.api_token:
         app.add_middleware(BearerTokenMiddleware, token=ctx.settings.api_token)
+    app.add_middleware(CollapseSlashesMiddleware)  # outermost: before routing and auth
     return app

@@ -11,7 +11,7 @@ OPEN_PATHS = {"/health"}
 class BearerTokenMiddleware:
     def __init__(self, app, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -22,7 +22,11 @@ class BearerTokenMiddleware:
             if name == b"authorization":
                 given = value
                 break
-        if hmac.compare_digest(given, self.expected):
+        scheme, _, credentials = given.partition(b" ")
+        # The scheme name is case-insensitive (RFC 7235); the token is compared in
+        # constant time.
+        token_ok = hmac.compare_digest(credentials.strip(), self.expected)
+        if token_ok and scheme.lower() == b"bearer":
             await self.app(scope, receive, send)
             return
         reason = "missing" if not given else "invalid"

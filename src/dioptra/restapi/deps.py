@@ -9,3 +9,8 @@ from dioptra.services.context import ServiceContext
 
 def ctx(request: Request) -> ServiceContext:
     return request.app.state.ctx
+
+
+def lists(request: Request) -> dict:
+    """The cached renderings of the hot list endpoints (see restapi/cache.py)."""
+    return request.app.state.lists

@@ -18,6 +18,24 @@ class NameBody(BaseModel):
     name: str
 
 
+class ExperimentOut(BaseModel):
+    """Documentation of the v0 Experiment shape."""
+
+    experimentId: int
+    createdOn: str
+    lastModified: str
+    name: str
+
+
+class QueueOut(BaseModel):
+    """Documentation of the v0 Queue shape."""
+
+    queueId: int
+    createdOn: str
+    lastModified: str
+    name: str
+
+
 class StatusBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     status: Literal["queued", "started", "deferred", "finished", "failed"]

@@ -119,10 +119,10 @@ class _Stopper:
 def _run_pull(
     api: ServerAPI, queues: list[str] | None, worker_id: str, work_root: Path, once: bool
 ) -> int:
-    from dioptra.worker.execute import execute_job
-
     # Import mlflow now, while idle, not when the first job is waiting (seconds).
     import mlflow  # noqa: F401
+
+    from dioptra.worker.execute import execute_job
 
     stopper = _Stopper()
     in_main_thread = threading.current_thread() is threading.main_thread()

@@ -33,6 +33,9 @@ from typing import Any
 
 import yaml
 
+# The C parser when PyYAML has it: MLproject files are parsed on every submission.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 MLPROJECT_FILE_NAME = "MLproject"
 _SEARCH_DEPTH = 2  # sub-folder levels below the archive root searched for an MLproject
 # Script entry points run without an MLproject declaration, as in MLflow.
@@ -235,7 +238,7 @@ def load_project(project_dir: Path) -> Project:
     if path is None:
         raise MLprojectError(f"no MLproject file in {project_dir}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise MLprojectError(f"MLproject is not readable YAML: {exc}") from None
     if data is None:

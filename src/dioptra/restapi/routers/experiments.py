@@ -1,23 +1,37 @@
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 
 from dioptra.restapi import schemas
-from dioptra.restapi.deps import ctx
+from dioptra.restapi.deps import ctx, lists
 from dioptra.services import experiments
 from dioptra.services.context import ServiceContext
 
 router = APIRouter(prefix="/api/v0/experiment", tags=["experiment"])
 
 
-@router.get("/")
-def list_experiments(c: ServiceContext = Depends(ctx)) -> list[dict]:
+def render_list(c: ServiceContext) -> list[dict]:
     with c.db.session() as s:
         return [schemas.experiment(e) for e in experiments.list_experiments(s)]
 
 
+@router.get("/", response_model=list[schemas.ExperimentOut])
+async def list_experiments(request: Request) -> Response:
+    """The experiments, by id (served from a cache that every change refreshes)."""
+    return await lists(request)["experiments"].response()
+
+
+def _changed(request: Request, result: dict) -> dict:
+    """Called after the write has committed: the cached list is stale."""
+    lists(request)["experiments"].invalidate()
+    return result
+
+
 @router.post("/")
-def register_experiment(body: schemas.NameBody, c: ServiceContext = Depends(ctx)) -> dict:
+def register_experiment(
+    body: schemas.NameBody, request: Request, c: ServiceContext = Depends(ctx)
+) -> dict:
     with c.db.session() as s:
-        return schemas.experiment(experiments.create(s, c.tracking, body.name))
+        result = schemas.experiment(experiments.create(s, c.tracking, body.name))
+    return _changed(request, result)
 
 
 @router.get("/{experimentId}")
@@ -28,17 +42,22 @@ def get_experiment(experimentId: int, c: ServiceContext = Depends(ctx)) -> dict:
 
 @router.put("/{experimentId}")
 def rename_experiment(
-    experimentId: int, body: schemas.NameBody, c: ServiceContext = Depends(ctx)
+    experimentId: int, body: schemas.NameBody, request: Request,
+    c: ServiceContext = Depends(ctx),
 ) -> dict:
     with c.db.session() as s:
-        return schemas.experiment(experiments.rename(s, c.tracking, experimentId, body.name))
+        result = schemas.experiment(
+            experiments.rename(s, c.tracking, experimentId, body.name))
+    return _changed(request, result)
 
 
 @router.delete("/{experimentId}")
-def delete_experiment(experimentId: int, c: ServiceContext = Depends(ctx)) -> dict:
+def delete_experiment(experimentId: int, request: Request, c: ServiceContext = Depends(ctx)
+                      ) -> dict:
     with c.db.session() as s:
         found = s.get(experiments.Experiment, experimentId)
-        return {"status": "Success", "id": experiments.delete(s, c.tracking, found)}
+        deleted = experiments.delete(s, c.tracking, found)
+    return _changed(request, {"status": "Success", "id": deleted})
 
 
 @router.get("/name/{experimentName}")
@@ -48,8 +67,10 @@ def get_experiment_by_name(experimentName: str, c: ServiceContext = Depends(ctx)
 
 
 @router.delete("/name/{experimentName}")
-def delete_experiment_by_name(experimentName: str, c: ServiceContext = Depends(ctx)) -> dict:
+def delete_experiment_by_name(
+    experimentName: str, request: Request, c: ServiceContext = Depends(ctx)
+) -> dict:
     with c.db.session() as s:
         found = experiments.find_by_name(s, experimentName)
         deleted = experiments.delete(s, c.tracking, found)
-        return {"status": "Success", "name": [experimentName] if deleted else []}
+    return _changed(request, {"status": "Success", "name": [experimentName] if deleted else []})

@@ -1,23 +1,37 @@
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 
 from dioptra.restapi import schemas
-from dioptra.restapi.deps import ctx
+from dioptra.restapi.deps import ctx, lists
 from dioptra.services import queues
 from dioptra.services.context import ServiceContext
 
 router = APIRouter(prefix="/api/v0/queue", tags=["queue"])
 
 
-@router.get("/")
-def list_queues(c: ServiceContext = Depends(ctx)) -> list[dict]:
+def render_list(c: ServiceContext) -> list[dict]:
     with c.db.session() as s:
         return [schemas.queue(q) for q in queues.list_unlocked(s)]
 
 
+@router.get("/", response_model=list[schemas.QueueOut])
+async def list_queues(request: Request) -> Response:
+    """The unlocked queues, by id (served from a cache that every change refreshes)."""
+    return await lists(request)["queues"].response()
+
+
+def _changed(request: Request, result: dict) -> dict:
+    """Called after the write has committed: the cached list is stale."""
+    lists(request)["queues"].invalidate()
+    return result
+
+
 @router.post("/")
-def register_queue(body: schemas.NameBody, c: ServiceContext = Depends(ctx)) -> dict:
+def register_queue(
+    body: schemas.NameBody, request: Request, c: ServiceContext = Depends(ctx)
+) -> dict:
     with c.db.session() as s:
-        return schemas.queue(queues.create(s, body.name))
+        result = schemas.queue(queues.create(s, body.name))
+    return _changed(request, result)
 
 
 @router.get("/{queueId}")
@@ -27,30 +41,33 @@ def get_queue(queueId: int, c: ServiceContext = Depends(ctx)) -> dict:
 
 
 @router.put("/{queueId}")
-def rename_queue(queueId: int, body: schemas.NameBody, c: ServiceContext = Depends(ctx)) -> dict:
+def rename_queue(
+    queueId: int, body: schemas.NameBody, request: Request, c: ServiceContext = Depends(ctx)
+) -> dict:
     with c.db.session() as s:
-        return schemas.queue(queues.rename(s, queueId, body.name))
+        result = schemas.queue(queues.rename(s, queueId, body.name))
+    return _changed(request, result)
 
 
 @router.delete("/{queueId}")
-def delete_queue(queueId: int, c: ServiceContext = Depends(ctx)) -> dict:
+def delete_queue(queueId: int, request: Request, c: ServiceContext = Depends(ctx)) -> dict:
     with c.db.session() as s:
         deleted = queues.delete(s.get(queues.Queue, queueId))
-        return {"status": "Success", "id": [queueId] if deleted else []}
+    return _changed(request, {"status": "Success", "id": [queueId] if deleted else []})
 
 
 @router.put("/{queueId}/lock")
-def lock_queue(queueId: int, c: ServiceContext = Depends(ctx)) -> dict:
+def lock_queue(queueId: int, request: Request, c: ServiceContext = Depends(ctx)) -> dict:
     with c.db.session() as s:
         queues.lock(queues.get_by_id(s, queueId))
-        return {"status": "Success", "id": [queueId]}
+    return _changed(request, {"status": "Success", "id": [queueId]})
 
 
 @router.delete("/{queueId}/lock")
-def unlock_queue(queueId: int, c: ServiceContext = Depends(ctx)) -> dict:
+def unlock_queue(queueId: int, request: Request, c: ServiceContext = Depends(ctx)) -> dict:
     with c.db.session() as s:
         queues.unlock(queues.get_by_id(s, queueId))
-        return {"status": "Success", "id": [queueId]}
+    return _changed(request, {"status": "Success", "id": [queueId]})
 
 
 @router.get("/name/{queueName}")
@@ -60,21 +77,25 @@ def get_queue_by_name(queueName: str, c: ServiceContext = Depends(ctx)) -> dict:
 
 
 @router.delete("/name/{queueName}")
-def delete_queue_by_name(queueName: str, c: ServiceContext = Depends(ctx)) -> dict:
+def delete_queue_by_name(
+    queueName: str, request: Request, c: ServiceContext = Depends(ctx)
+) -> dict:
     with c.db.session() as s:
         deleted = queues.delete(queues.find_by_name(s, queueName))
-        return {"status": "Success", "name": [queueName] if deleted else []}
+    return _changed(request, {"status": "Success", "name": [queueName] if deleted else []})
 
 
 @router.put("/name/{queueName}/lock")
-def lock_queue_by_name(queueName: str, c: ServiceContext = Depends(ctx)) -> dict:
+def lock_queue_by_name(queueName: str, request: Request, c: ServiceContext = Depends(ctx)
+                       ) -> dict:
     with c.db.session() as s:
         queues.lock(queues.get_by_name(s, queueName))
-        return {"status": "Success", "name": [queueName]}
+    return _changed(request, {"status": "Success", "name": [queueName]})
 
 
 @router.delete("/name/{queueName}/lock")
-def unlock_queue_by_name(queueName: str, c: ServiceContext = Depends(ctx)) -> dict:
+def unlock_queue_by_name(queueName: str, request: Request, c: ServiceContext = Depends(ctx)
+                         ) -> dict:
     with c.db.session() as s:
         queues.unlock(queues.get_by_name(s, queueName))
-        return {"status": "Success", "name": [queueName]}
+    return _changed(request, {"status": "Success", "name": [queueName]})

@@ -50,7 +50,8 @@ async def claim(body: schemas.ClaimBody, request: Request) -> Response:
             return Response(content=json.dumps(spec),
                             media_type="application/json")
         remaining = deadline - time.monotonic()
-        if body.jobId is not None or remaining <= 0 or await request.is_disconnected():
+        if (body.jobId is not None or remaining <= 0 or request.app.state.shutting_down
+                or await request.is_disconnected()):
             return Response(status_code=204)
         await wakeup.wait(event, min(remaining, 5.0))
 
