@@ -38,6 +38,11 @@ class EmbeddedDispatcher:
     def _spawn(self, index: int) -> subprocess.Popen:
         worker_id = f"{EMBEDDED_PREFIX}{self.instance}:{index}"
         env = dict(os.environ)
+        # N workers share the cores: without this every job's torch/BLAS would start a
+        # thread per core and they would all thrash. A user's own setting wins.
+        share = str(max(1, (os.cpu_count() or 1) // self.n_workers))
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(name, share)
         if self.token:
             env["DIOPTRA_API_TOKEN"] = self.token
         cmd = [
