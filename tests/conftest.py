@@ -12,6 +12,8 @@ from testbed import ServerProcess, free_port, need
 from dioptra.client import DioptraClient
 from dioptra.mlflow_server import MLflowServer
 
+pytest_plugins = ["ml_fixtures"]
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "DIOPTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

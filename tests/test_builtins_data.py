@@ -11,20 +11,9 @@ import torch
 
 from dioptra import pyplugs
 
+pytestmark = pytest.mark.usefixtures("single_threaded")
+
 DATA = "dioptra_builtins.data"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_threaded():
-    # The networks and matrices are tiny: one torch/BLAS thread is fastest, and fair to
-    # whatever else runs on the machine (OpenBLAS threads spin badly under contention).
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(before)
 
 
 def test_digits_split():

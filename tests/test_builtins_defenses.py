@@ -22,30 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from dioptra import pyplugs
 
+pytestmark = pytest.mark.usefixtures("single_threaded")
+
 DEFENSES = "dioptra_builtins.defenses"
 EPS = 0.15
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_threaded():
-    # The networks and matrices are tiny: one torch/BLAS thread is fastest, and fair to
-    # whatever else runs on the machine (OpenBLAS threads spin badly under contention).
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return pyplugs.call("dioptra_builtins.data", "digits", "load_digits_dataset", seed=0)
 
 
 def new_model(seed=0):

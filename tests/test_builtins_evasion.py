@@ -13,26 +13,10 @@ import torch
 
 from dioptra import pyplugs
 
+pytestmark = pytest.mark.usefixtures("single_threaded")
+
 ATTACKS = "dioptra_builtins.attacks"
 TOL = 1e-5
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_threaded():
-    # The networks and matrices are tiny: one torch/BLAS thread is fastest, and fair to
-    # whatever else runs on the machine (OpenBLAS threads spin badly under contention).
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return pyplugs.call("dioptra_builtins.data", "digits", "load_digits_dataset", seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,7 @@ import torch
 
 from dioptra import pyplugs
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_threaded():
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_threaded")
 
 
 @pytest.fixture(scope="module")

@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from dioptra import pyplugs
 
+pytestmark = pytest.mark.usefixtures("single_threaded")
+
 ATTACKS = "dioptra_builtins.attacks"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _single_threaded():
-    # The networks and matrices are tiny: one torch/BLAS thread is fastest, and fair to
-    # whatever else runs on the machine (OpenBLAS threads spin badly under contention).
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return pyplugs.call("dioptra_builtins.data", "digits", "load_digits_dataset", seed=0)
 
 
 def train(architecture, x, y, nb_epochs, batch_size=64, seed=0):

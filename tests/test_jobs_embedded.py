@@ -69,7 +69,8 @@ def test_failure_timeout_and_cancel(testbed, tmp_path, mlflow_uri):
     server, client, experiment, queue = testbed
     failing = submit(client, tmp_path, experiment, queue, "fail")
     slow = submit(client, tmp_path, experiment, queue, "sleep", timeout="3s")
-    cancelled = submit(client, tmp_path, experiment, queue, "sleep", entry_point_kwargs="-P seconds=120")
+    cancelled = submit(client, tmp_path, experiment, queue, "sleep",
+                       entry_point_kwargs="-P seconds=120")
 
     failed = client.wait_for_job(failing["jobId"], timeout_s=120)
     assert failed["status"] == "failed"
