@@ -15,6 +15,7 @@ wrapped ``torch.nn.Module`` avoids that overhead.  The maths follows ART:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,6 +203,24 @@ def _labels_tensor(target, x_t, y, start, stop):
     return predicted_labels(target, x_t)
 
 
+def over_batches(
+    target: TorchTarget,
+    x: np.ndarray,
+    y: np.ndarray | None,
+    batch_size: int,
+    attack: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> np.ndarray:
+    """Apply ``attack(x_batch, labels)`` batch by batch, in eval mode; float32 out."""
+    out = np.empty_like(x)
+    with eval_mode(target.model):
+        for start in range(0, len(x), batch_size):
+            stop = start + batch_size
+            x_t = torch.from_numpy(x[start:stop]).to(target.device)
+            labels = _labels_tensor(target, x_t, y, start, stop)
+            out[start:stop] = attack(x_t, labels).detach().cpu().numpy()
+    return out
+
+
 def fgm(
     target: TorchTarget,
     x: np.ndarray,
@@ -214,18 +233,14 @@ def fgm(
 ) -> np.ndarray:
     """One gradient step of size ``eps`` in the steepest direction, then clip."""
 
-    out = np.empty_like(x)
     low, high = clip
     sign = -1.0 if targeted else 1.0
-    with eval_mode(target.model):
-        for start in range(0, len(x), batch_size):
-            stop = start + batch_size
-            x_t = torch.from_numpy(x[start:stop]).to(target.device)
-            labels = _labels_tensor(target, x_t, y, start, stop)
-            direction = steepest_direction(input_gradient(target, x_t, labels), p)
-            x_adv = (x_t + (sign * eps) * direction).clamp_(low, high)
-            out[start:stop] = x_adv.detach().cpu().numpy()
-    return out
+
+    def step(x_t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        direction = steepest_direction(input_gradient(target, x_t, labels), p)
+        return (x_t + (sign * eps) * direction).clamp_(low, high)
+
+    return over_batches(target, x, y, batch_size, step)
 
 
 def fgm_minimal(
@@ -245,30 +260,27 @@ def fgm_minimal(
     that never succeed get the full ``eps``.
     """
 
-    out = np.empty_like(x)
     low, high = clip
     sign = -1.0 if targeted else 1.0
     n_steps = max(1, math.ceil(eps / eps_step - 1e-9))
-    with eval_mode(target.model):
-        for start in range(0, len(x), batch_size):
-            stop = start + batch_size
-            x_t = torch.from_numpy(x[start:stop]).to(target.device)
-            labels = _labels_tensor(target, x_t, y, start, stop)
-            direction = sign * steepest_direction(input_gradient(target, x_t, labels), p)
-            best = x_t.clone()
-            done = torch.zeros(len(x_t), dtype=torch.bool, device=target.device)
-            for k in range(1, n_steps + 1):
-                size = min(k * eps_step, eps)
-                candidate = (x_t + size * direction).clamp_(low, high)
-                pred = predicted_labels(target, candidate)
-                success = (pred == labels) if targeted else (pred != labels)
-                take = ~done & (success | (k == n_steps))
-                best[take] = candidate[take]
-                done |= take
-                if bool(done.all()):
-                    break
-            out[start:stop] = best.cpu().numpy()
-    return out
+
+    def smallest_step(x_t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        direction = sign * steepest_direction(input_gradient(target, x_t, labels), p)
+        best = x_t.clone()
+        done = torch.zeros(len(x_t), dtype=torch.bool, device=target.device)
+        for k in range(1, n_steps + 1):
+            size = min(k * eps_step, eps)
+            candidate = (x_t + size * direction).clamp_(low, high)
+            pred = predicted_labels(target, candidate)
+            success = (pred == labels) if targeted else (pred != labels)
+            take = ~done & (success | (k == n_steps))
+            best[take] = candidate[take]
+            done |= take
+            if bool(done.all()):
+                break
+        return best
+
+    return over_batches(target, x, y, batch_size, smallest_step)
 
 
 def pgd(
@@ -287,20 +299,13 @@ def pgd(
 ) -> np.ndarray:
     """Projected gradient descent (Madry et al.): ``max_iter`` steps of size ``eps_step``."""
 
-    out = np.empty_like(x)
-    low, high = clip
     sign = -1.0 if targeted else 1.0
-    with eval_mode(target.model):
-        for start in range(0, len(x), batch_size):
-            stop = start + batch_size
-            x_t = torch.from_numpy(x[start:stop]).to(target.device)
-            labels = _labels_tensor(target, x_t, y, start, stop)
-            x_adv = perturb_pgd(
-                target, x_t, labels, eps, eps_step, max_iter, p, sign, random_init,
-                (low, high), generator,
-            )
-            out[start:stop] = x_adv.cpu().numpy()
-    return out
+
+    def attack(x_t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return perturb_pgd(target, x_t, labels, eps, eps_step, max_iter, p, sign,
+                           random_init, clip, generator)
+
+    return over_batches(target, x, y, batch_size, attack)
 
 
 def perturb_pgd(
