@@ -216,7 +216,7 @@ def run_steps(
     queue: str,
     steps: Sequence[Step],
     timeout: str = "1h",
-    poll_s: float = 0.5,
+    poll_s: float = 1.0,
     out: Printer = print,
 ) -> bool:
     """Submit ``steps`` as their prerequisites allow and follow them to the end.
