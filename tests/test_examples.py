@@ -1,0 +1,244 @@
+"""The examples end to end, and the science they claim.
+
+Each example's ``run.py`` drives a real server with two workers through the client; then
+the claims of the example's ``expected.json`` are checked against the metrics of its
+report run, read back from MLflow, and a few invariants against the other runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+from testbed import unique
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+sys.path.insert(0, str(EXAMPLES))
+
+import _driver  # noqa: E402
+from _driver import Step  # noqa: E402
+
+
+def load_example(name: str):
+    """The ``run.py`` module of ``examples/<name>``."""
+    spec = importlib.util.spec_from_file_location(
+        f"example_{name.replace('-', '_')}", EXAMPLES / name / "run.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- claims ---------------------------------------------------------------------------------
+
+CLAIM_KEYS = {"claim", "metric", "min", "max", "at_most", "at_least", "margin", "decreasing"}
+
+
+def broken_claims(claims: list[dict], metrics: dict[str, float]) -> list[str]:
+    """Why each claim that does not hold fails (an empty list: all hold).
+
+    A claim is ``{"metric": m, "min": a, "max": b}`` (bounds, inclusive),
+    ``{"metric": m, "at_most": other, "margin": d}`` (m <= other - d),
+    ``{"metric": m, "at_least": other, "margin": d}`` (m >= other + d), or
+    ``{"decreasing": [m1, m2, ...]}`` (strictly).
+    """
+    failures = []
+    for claim in claims:
+        unknown = set(claim) - CLAIM_KEYS
+        if unknown or not ({"metric", "decreasing"} & set(claim)):
+            raise ValueError(f"malformed claim {claim}")
+        names = claim.get("decreasing") or [claim["metric"]]
+        names += [claim[k] for k in ("at_most", "at_least") if k in claim]
+        missing = [n for n in names if n not in metrics]
+        if missing:
+            failures.append(f"{claim['claim']}: no metric {', '.join(missing)}")
+            continue
+        if "decreasing" in claim:
+            values = [metrics[n] for n in claim["decreasing"]]
+            if not all(a > b for a, b in zip(values, values[1:], strict=False)):
+                failures.append(f"{claim['claim']}: {values} is not decreasing")
+            continue
+        value, margin = metrics[claim["metric"]], claim.get("margin", 0.0)
+        checks = []
+        if "min" in claim:
+            checks.append((value >= claim["min"], f">= {claim['min']}"))
+        if "max" in claim:
+            checks.append((value <= claim["max"], f"<= {claim['max']}"))
+        if "at_most" in claim:
+            other = metrics[claim["at_most"]]
+            checks.append((value <= other - margin,
+                           f"<= {claim['at_most']} ({other:.4f}) - {margin}"))
+        if "at_least" in claim:
+            other = metrics[claim["at_least"]]
+            checks.append((value >= other + margin,
+                           f">= {claim['at_least']} ({other:.4f}) + {margin}"))
+        if not checks:
+            raise ValueError(f"claim without a bound: {claim}")
+        for ok, wanted in checks:
+            if not ok:
+                failures.append(
+                    f"{claim['claim']}: {claim['metric']} = {value:.4f}, wanted {wanted}")
+    return failures
+
+
+def expected(name: str) -> dict:
+    return json.loads((EXAMPLES / name / "expected.json").read_text())
+
+
+def test_claim_checker_catches_what_does_not_hold():
+    metrics = {"a": 0.9, "b": 0.5, "c": 0.2}
+    assert broken_claims([
+        {"claim": "bounds", "metric": "a", "min": 0.9, "max": 1.0},
+        {"claim": "less", "metric": "c", "at_most": "b", "margin": 0.3},
+        {"claim": "more", "metric": "a", "at_least": "b", "margin": 0.4},
+        {"claim": "falls", "decreasing": ["a", "b", "c"]},
+    ], metrics) == []
+    broken = broken_claims([
+        {"claim": "low", "metric": "b", "min": 0.6},
+        {"claim": "high", "metric": "b", "max": 0.4},
+        {"claim": "less", "metric": "c", "at_most": "b", "margin": 0.31},
+        {"claim": "more", "metric": "b", "at_least": "a"},
+        {"claim": "falls", "decreasing": ["a", "c", "b"]},
+        {"claim": "flat", "decreasing": ["a", "a"]},
+        {"claim": "absent", "metric": "z", "min": 0},
+    ], metrics)
+    assert [line.split(":")[0] for line in broken] == [
+        "low", "high", "less", "more", "falls", "flat", "absent"]
+    with pytest.raises(ValueError):
+        broken_claims([{"claim": "typo", "metric": "a", "minimum": 0.5}], metrics)
+    with pytest.raises(ValueError):
+        broken_claims([{"claim": "no bound", "metric": "a"}], metrics)
+
+
+@pytest.mark.parametrize("name", ["digits-evasion", "digits-defenses", "digits-privacy",
+                                  "digits-poisoning"])
+def test_every_example_is_complete(name):
+    folder = EXAMPLES / name
+    for file in ("MLproject", "README.md", "expected.json", "run.py"):
+        assert (folder / file).is_file(), f"{name} has no {file}"
+    assert expected(name)["claims"]
+    files = {p.name for p in _driver.workflow_files(
+        folder, getattr(load_example(name), "BORROWED", ()))}
+    assert "run.py" not in files and {"MLproject", "reporting.py"} <= files
+    # every entry point's command names a script that is in the archive
+    import yaml
+
+    project = yaml.safe_load((folder / "MLproject").read_text())
+    for entry_point in project["entry_points"].values():
+        script = entry_point["command"].split()[1]
+        assert script in files, f"{name}: {script} is not in the workflow archive"
+
+
+# -- end to end -----------------------------------------------------------------------------
+
+def run_example(name: str, start_server, **kwargs) -> _driver.Outcome:
+    server = start_server(workers=2)
+    lines: list[str] = []
+    outcome = load_example(name).run(server.url, experiment=unique(name), out=lines.append,
+                                     **kwargs)
+    assert outcome.ok, "\n".join(lines)
+    assert outcome.report, "\n".join(lines)
+    return outcome
+
+
+def check_report(name: str, outcome: _driver.Outcome, client) -> dict[str, float]:
+    """The metrics of the example's last run (its report), after checking the example's
+    claims against them."""
+    last = list(outcome.steps.values())[-1]
+    metrics = client.get_run(last.run_id).data.metrics
+    broken = broken_claims(expected(name)["claims"], metrics)
+    assert not broken, "claims of expected.json that do not hold:\n" + "\n".join(broken)
+    return metrics
+
+
+def artifacts(client, run_id: str) -> set[str]:
+    return {item.path for item in client.list_artifacts(run_id)}
+
+
+def steps_of(outcome: _driver.Outcome, entry_point: str) -> list[Step]:
+    return [s for s in outcome.steps.values() if s.entry_point == entry_point]
+
+
+@pytest.mark.slow
+def test_digits_evasion(start_server, mlflow_uri):
+    outcome = run_example("digits-evasion", start_server)
+    client = mlflow.MlflowClient(mlflow_uri)
+    metrics = check_report("digits-evasion", outcome, client)
+
+    assert {"robustness.csv", "robustness.md", "accuracy_vs_eps.png"} <= artifacts(
+        client, outcome.run_id("report"))
+    assert "model" in artifacts(client, outcome.run_id("train"))
+    # every adversarial set respects its budget
+    for step in steps_of(outcome, "fgm") + steps_of(outcome, "pgd"):
+        run = client.get_run(step.run_id)
+        assert "adversarial.npz" in artifacts(client, step.run_id)
+        assert run.data.metrics["l_infinity_norm_max"] <= step.params["eps"] + 1e-6
+    # the report says what the infer runs measured
+    for step in steps_of(outcome, "infer"):
+        adv = step.params["adv_run_id"]
+        measured = client.get_run(step.run_id).data.metrics
+        key = f"{adv.entry_point}_accuracy_eps_{adv.params['eps']:g}"
+        assert metrics[key] == pytest.approx(measured["adversarial_accuracy"])
+        assert metrics["clean_accuracy"] == pytest.approx(measured["clean_accuracy"])
+    assert "| 0.3 |" in outcome.report and "PGD accuracy" in outcome.report
+
+
+@pytest.mark.slow
+def test_digits_defenses(start_server, mlflow_uri):
+    outcome = run_example("digits-defenses", start_server)
+    client = mlflow.MlflowClient(mlflow_uri)
+    check_report("digits-defenses", outcome, client)
+    assert {"defenses.csv", "defenses.md", "accuracy_by_defense.png"} <= artifacts(
+        client, outcome.run_id("report"))
+    for defense in ("none", "feature_squeezing", "jpeg_compression", "spatial_smoothing",
+                    "gaussian_augmentation", "adversarial_training"):
+        assert f"| {defense} |" in outcome.report
+
+
+@pytest.mark.slow
+def test_digits_privacy(start_server, mlflow_uri):
+    outcome = run_example("digits-privacy", start_server)
+    client = mlflow.MlflowClient(mlflow_uri)
+    check_report("digits-privacy", outcome, client)
+    inversion = outcome.run_id("model_inversion general")
+    assert {"inverted.npz", "model_inversion.png"} <= artifacts(client, inversion)
+    for step in steps_of(outcome, "membership_inference"):
+        result = client.get_run(step.run_id).data.metrics
+        for key in ("attack_accuracy", "member_accuracy", "nonmember_accuracy", "precision"):
+            assert 0.0 <= result[key] <= 1.0
+
+
+@pytest.mark.slow
+def test_digits_poisoning(start_server, mlflow_uri):
+    outcome = run_example("digits-poisoning", start_server)
+    client = mlflow.MlflowClient(mlflow_uri)
+    check_report("digits-poisoning", outcome, client)
+    poison = client.get_run(outcome.run_id("poison")).data.metrics
+    assert poison["n_poisoned"] == round(0.1 * poison["n_train"])
+    assert {"backdoor.csv", "backdoor.md"} <= artifacts(client, outcome.run_id("evaluate"))
+    assert "| poisoned |" in outcome.report and "| clean |" in outcome.report
+
+
+@pytest.mark.slow
+def test_a_failed_job_skips_what_needs_it_and_shows_its_log(start_server):
+    server = start_server(workers=2)
+    # A script entry point that is not in the archive: `python missing.py` fails at once.
+    broken = Step("train", "missing.py")
+    fgm = Step("fgm", "fgm", {"model_run_id": broken}, after=broken)
+    infer = Step("infer", "infer", {"model_run_id": broken, "adv_run_id": fgm}, after=fgm)
+    lines: list[str] = []
+    outcome = _driver.run_example(EXAMPLES / "digits-evasion", [broken, fgm, infer],
+                                  server.url, "pytorch_cpu", unique("failing"),
+                                  out=lines.append)
+    text = "\n".join(lines)
+    assert not outcome.ok
+    assert broken.status == "failed" and infer.status == "skipped", text
+    # fgm is submitted with dependsOn=train once train has a run id, and the server fails
+    # it with its parent; if train failed before the driver saw its run id, it is skipped
+    assert fgm.status in ("failed", "skipped"), text
+    assert "missing.py" in text and "No such file" in text  # the tail of train's log
+    assert _driver.finish(outcome, out=lines.append) == 1
