@@ -21,7 +21,8 @@ from _driver import Step  # noqa: E402
 # The attack entry points are those of digits-evasion, shipped in this archive too.
 EVASION = HERE.parent / "digits-evasion"
 BORROWED = [EVASION / "fgm.py", EVASION / "pgd.py"]
-TRAINING_DEFENSES = ("none", "gaussian_augmentation", "adversarial_training")
+# Longest training first: jobs start in the order they are submitted.
+TRAINING_DEFENSES = ("adversarial_training", "gaussian_augmentation", "none")
 PREPROCESSING = "none,feature_squeezing,jpeg_compression,spatial_smoothing"
 EPS = 0.15
 
