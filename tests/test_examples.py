@@ -14,6 +14,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import yaml
 from testbed import unique
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -125,8 +126,6 @@ def test_every_example_is_complete(name):
         folder, getattr(load_example(name), "BORROWED", ()))}
     assert "run.py" not in files and {"MLproject", "reporting.py"} <= files
     # every entry point's command names a script that is in the archive
-    import yaml
-
     project = yaml.safe_load((folder / "MLproject").read_text())
     for entry_point in project["entry_points"].values():
         script = entry_point["command"].split()[1]
