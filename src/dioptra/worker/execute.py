@@ -285,6 +285,8 @@ class _Job:
                 "DIOPTRA_RQ_JOB_ID": self.job_id,  # the name v0 entry points knew
             }
         )
+        # Progress bars of artifact downloads are noise in a job log (the user may opt in).
+        env.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         path = env.get("PYTHONPATH")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugins_dir), path]))
         # "python" in an MLproject command means the worker's interpreter (its venv), even

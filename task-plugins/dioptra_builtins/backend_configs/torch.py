@@ -24,8 +24,18 @@ def init_torch(seed: int, threads: int | None = None, deterministic: bool = True
         torch.set_num_threads(int(threads))
     if seed is not None and int(seed) >= 0:
         torch.manual_seed(int(seed) % 2**63)
-    torch.use_deterministic_algorithms(bool(deterministic), warn_only=True)
+    _set_deterministic(bool(deterministic))
     if torch.backends.cudnn.is_available():
         torch.backends.cudnn.deterministic = bool(deterministic)
         torch.backends.cudnn.benchmark = not deterministic
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _set_deterministic(enabled: bool) -> None:
+    # The public torch.use_deterministic_algorithms also syncs the compiler's settings,
+    # importing torch._dynamo/_inductor (2 s per job); eager code reads only this flag.
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:
+        torch.use_deterministic_algorithms(enabled, warn_only=True)
+    else:
+        setter(enabled, warn_only=True)

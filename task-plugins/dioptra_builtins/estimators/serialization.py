@@ -55,11 +55,11 @@ def save_pytorch_classifier(estimator: PyTorchClassifier, directory: str | Path)
 
 @pyplugs.register
 def load_pytorch_classifier(
-    directory: str | Path, device_type: str = "gpu", learning_rate: float = 1e-3
+    directory: str | Path, device_type: str = "gpu", learning_rate: float | None = None
 ) -> PyTorchClassifier:
-    """Rebuild the classifier saved in ``directory``, in eval mode, ready to predict.
-
-    It gets a fresh Adam optimiser (``learning_rate``) so it can be trained further.
+    """Rebuild the classifier saved in ``directory``, in eval mode, ready to predict and
+    attack. Pass ``learning_rate`` to give it a fresh Adam optimiser for further training
+    (not by default: torch's first optimiser imports its compiler, seconds per job).
     """
 
     directory = Path(directory)
@@ -80,7 +80,8 @@ def load_pytorch_classifier(
         model,
         metadata["input_shape"],
         metadata["n_classes"],
-        optimizer=torch.optim.Adam(model.parameters(), lr=float(learning_rate)),
+        optimizer=(None if learning_rate is None
+                   else torch.optim.Adam(model.parameters(), lr=float(learning_rate))),
         clip_values=tuple(clip) if clip is not None else None,
         device_type=device_type,
     )

@@ -12,7 +12,6 @@ import pandas as pd
 
 from dioptra import pyplugs
 from dioptra_builtins.artifacts.mlflow import upload_data_frame_artifact
-from dioptra_builtins.estimators.serialization import save_pytorch_classifier
 
 
 def _scalar(value) -> float:
@@ -76,6 +75,9 @@ def log_pytorch_model(estimator, artifact_path: str = "model") -> str:
     """
 
     with tempfile.TemporaryDirectory() as tmp:
+        # Imported here: torch and ART take seconds, and logging a metric needs neither.
+        from dioptra_builtins.estimators.serialization import save_pytorch_classifier
+
         save_pytorch_classifier(estimator, Path(tmp))
         mlflow.log_artifacts(tmp, artifact_path=artifact_path)
     return mlflow.get_artifact_uri(artifact_path)
