@@ -38,8 +38,7 @@ def main() -> None:
     parser.add_argument("--runs", required=True, help="comma-separated `infer` run ids")
     args = parser.parse_args()
 
-    # Plain MLflow calls here: dioptra_builtins.tracking.mlflow imports torch and ART,
-    # seconds of start-up that a report does not need.
+    # Plain MLflow calls: a report needs nothing of torch or ART.
     with mlflow.start_run():
         rows = []
         for run_id in comma_list(args.runs):
