@@ -33,3 +33,16 @@ def test_bad_invocations():
                                "--redis-url", "redis://127.0.0.1:6379/15")
     assert rq_without_queue.returncode == 2
     assert "--queue" in rq_without_queue.stderr
+
+
+
+def test_json_logs_are_one_object_per_line(start_server):
+    import json
+
+    server = start_server("--log-format", "json", "--log-level", "info")
+    server.stop()
+    lines = [line for line in server.log().splitlines() if line.startswith("{")]
+    entries = [json.loads(line) for line in lines]
+    assert any("startup complete" in e["message"] for e in entries), server.log()
+    for entry in entries:
+        assert {"time", "level", "logger", "message"} <= set(entry)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
 
-from dioptra import __version__
+from dioptra import __version__, logs
 
 SERVER_HELP = """\
 Serve the Dioptra v0 REST API with everything under one data directory: a SQLite
@@ -44,8 +43,7 @@ def _server(args: argparse.Namespace) -> int:
     settings.api_token = _read_token(args) or settings.api_token
     settings.insecure = args.insecure
     settings.log_level = args.log_level
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(args.log_level, args.log_format)
     try:
         server = TestbedServer(settings)
     except InsecureBindError as exc:
@@ -63,8 +61,7 @@ def _server(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     from dioptra.worker.main import run_worker
 
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(args.log_level, args.log_format)
     from dioptra.worker.api import ServerAPIError
 
     try:
@@ -121,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="allow a non-loopback address without a token")
     server.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
+    server.add_argument("--log-format", default=os.environ.get("DIOPTRA_LOG_FORMAT", "text"),
+                        choices=["text", "json"],
+                        help="text, or one JSON object per line (DIOPTRA_LOG_FORMAT)")
     server.set_defaults(func=_server)
 
     worker = sub.add_parser("worker", help="run a worker against a server",
@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "DIOPTRA_API_TOKEN)")
     worker.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
+    worker.add_argument("--log-format", default=os.environ.get("DIOPTRA_LOG_FORMAT", "text"),
+                        choices=["text", "json"],
+                        help="text, or one JSON object per line (DIOPTRA_LOG_FORMAT)")
     worker.set_defaults(func=_worker)
     return parser
 

@@ -140,6 +140,7 @@ class TestbedServer:
             log_level=self.settings.log_level,
             access_log=False,
             timeout_graceful_shutdown=10,
+            log_config=None,  # uvicorn's records go through our handler (text or JSON)
         )
         server = _Uvicorn(config, on_exit=self._on_signal)
         # uvicorn re-raises the signal that stopped it once it is done; with this handler

@@ -17,7 +17,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import tempfile
 import threading
 import uuid
@@ -346,11 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--server is required (or set DIOPTRA_SERVER_URL)")
     if args.redis_url and not args.queues:
         parser.error("--redis-url needs at least one --queue NAME")
-    logging.basicConfig(
-        level=args.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from dioptra import logs
+
+    logs.configure(args.log_level, os.environ.get("DIOPTRA_LOG_FORMAT", "text"))
     try:
         run_worker(
             args.server,
