@@ -14,3 +14,9 @@ def ctx(request: Request) -> ServiceContext:
 def lists(request: Request) -> dict:
     """The cached renderings of the hot list endpoints (see restapi/cache.py)."""
     return request.app.state.lists
+
+
+def changed(request: Request, name: str, result: dict) -> dict:
+    """Call after a write to ``name`` has committed: its cached list is stale."""
+    lists(request)[name].invalidate()
+    return result

@@ -1,7 +1,7 @@
 from fastapi import APIRouter, Depends, Request, Response
 
 from dioptra.restapi import schemas
-from dioptra.restapi.deps import ctx, lists
+from dioptra.restapi.deps import changed, ctx, lists
 from dioptra.services import experiments
 from dioptra.services.context import ServiceContext
 
@@ -19,19 +19,13 @@ async def list_experiments(request: Request) -> Response:
     return await lists(request)["experiments"].response()
 
 
-def _changed(request: Request, result: dict) -> dict:
-    """Called after the write has committed: the cached list is stale."""
-    lists(request)["experiments"].invalidate()
-    return result
-
-
 @router.post("/")
 def register_experiment(
     body: schemas.NameBody, request: Request, c: ServiceContext = Depends(ctx)
 ) -> dict:
     with c.db.session() as s:
         result = schemas.experiment(experiments.create(s, c.tracking, body.name))
-    return _changed(request, result)
+    return changed(request, "experiments", result)
 
 
 @router.get("/{experimentId}")
@@ -48,7 +42,7 @@ def rename_experiment(
     with c.db.session() as s:
         result = schemas.experiment(
             experiments.rename(s, c.tracking, experimentId, body.name))
-    return _changed(request, result)
+    return changed(request, "experiments", result)
 
 
 @router.delete("/{experimentId}")
@@ -57,7 +51,7 @@ def delete_experiment(experimentId: int, request: Request, c: ServiceContext = D
     with c.db.session() as s:
         found = s.get(experiments.Experiment, experimentId)
         deleted = experiments.delete(s, c.tracking, found)
-    return _changed(request, {"status": "Success", "id": deleted})
+    return changed(request, "experiments", {"status": "Success", "id": deleted})
 
 
 @router.get("/name/{experimentName}")
@@ -73,4 +67,5 @@ def delete_experiment_by_name(
     with c.db.session() as s:
         found = experiments.find_by_name(s, experimentName)
         deleted = experiments.delete(s, c.tracking, found)
-    return _changed(request, {"status": "Success", "name": [experimentName] if deleted else []})
+    result = {"status": "Success", "name": [experimentName] if deleted else []}
+    return changed(request, "experiments", result)

@@ -1,7 +1,7 @@
 from fastapi import APIRouter, Depends, Request, Response
 
 from dioptra.restapi import schemas
-from dioptra.restapi.deps import ctx, lists
+from dioptra.restapi.deps import changed, ctx, lists
 from dioptra.services import queues
 from dioptra.services.context import ServiceContext
 
@@ -19,19 +19,13 @@ async def list_queues(request: Request) -> Response:
     return await lists(request)["queues"].response()
 
 
-def _changed(request: Request, result: dict) -> dict:
-    """Called after the write has committed: the cached list is stale."""
-    lists(request)["queues"].invalidate()
-    return result
-
-
 @router.post("/")
 def register_queue(
     body: schemas.NameBody, request: Request, c: ServiceContext = Depends(ctx)
 ) -> dict:
     with c.db.session() as s:
         result = schemas.queue(queues.create(s, body.name))
-    return _changed(request, result)
+    return changed(request, "queues", result)
 
 
 @router.get("/{queueId}")
@@ -46,28 +40,28 @@ def rename_queue(
 ) -> dict:
     with c.db.session() as s:
         result = schemas.queue(queues.rename(s, queueId, body.name))
-    return _changed(request, result)
+    return changed(request, "queues", result)
 
 
 @router.delete("/{queueId}")
 def delete_queue(queueId: int, request: Request, c: ServiceContext = Depends(ctx)) -> dict:
     with c.db.session() as s:
         deleted = queues.delete(s.get(queues.Queue, queueId))
-    return _changed(request, {"status": "Success", "id": [queueId] if deleted else []})
+    return changed(request, "queues", {"status": "Success", "id": [queueId] if deleted else []})
 
 
 @router.put("/{queueId}/lock")
 def lock_queue(queueId: int, request: Request, c: ServiceContext = Depends(ctx)) -> dict:
     with c.db.session() as s:
         queues.lock(queues.get_by_id(s, queueId))
-    return _changed(request, {"status": "Success", "id": [queueId]})
+    return changed(request, "queues", {"status": "Success", "id": [queueId]})
 
 
 @router.delete("/{queueId}/lock")
 def unlock_queue(queueId: int, request: Request, c: ServiceContext = Depends(ctx)) -> dict:
     with c.db.session() as s:
         queues.unlock(queues.get_by_id(s, queueId))
-    return _changed(request, {"status": "Success", "id": [queueId]})
+    return changed(request, "queues", {"status": "Success", "id": [queueId]})
 
 
 @router.get("/name/{queueName}")
@@ -82,7 +76,7 @@ def delete_queue_by_name(
 ) -> dict:
     with c.db.session() as s:
         deleted = queues.delete(queues.find_by_name(s, queueName))
-    return _changed(request, {"status": "Success", "name": [queueName] if deleted else []})
+    return changed(request, "queues", {"status": "Success", "name": [queueName] if deleted else []})
 
 
 @router.put("/name/{queueName}/lock")
@@ -90,7 +84,7 @@ def lock_queue_by_name(queueName: str, request: Request, c: ServiceContext = Dep
                        ) -> dict:
     with c.db.session() as s:
         queues.lock(queues.get_by_name(s, queueName))
-    return _changed(request, {"status": "Success", "name": [queueName]})
+    return changed(request, "queues", {"status": "Success", "name": [queueName]})
 
 
 @router.delete("/name/{queueName}/lock")
@@ -98,4 +92,4 @@ def unlock_queue_by_name(queueName: str, request: Request, c: ServiceContext = D
                          ) -> dict:
     with c.db.session() as s:
         queues.unlock(queues.get_by_name(s, queueName))
-    return _changed(request, {"status": "Success", "name": [queueName]})
+    return changed(request, "queues", {"status": "Success", "name": [queueName]})
