@@ -358,8 +358,8 @@ def append_log(ctx: ServiceContext, job_id: str, worker_id: str, text: str) -> i
     with ctx.db.session() as session:
         _claimed(session, job_id, worker_id)
         logs.append(session, job_id, text)
-    with ctx.db.session() as session:
-        return len(logs.read(session, job_id))
+        session.flush()
+        return logs.size(session, job_id)
 
 
 def read_log(ctx: ServiceContext, job_id: str, offset: int = 0) -> tuple[Job, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dioptra.db.models import JobLogChunk, utcnow
@@ -22,3 +22,9 @@ def note(session: Session, job_id: str, message: str) -> None:
 def read(session: Session, job_id: str) -> str:
     query = select(JobLogChunk.data).where(JobLogChunk.job_id == job_id)
     return "".join(session.scalars(query.order_by(JobLogChunk.chunk_id)))
+
+
+def size(session: Session, job_id: str) -> int:
+    """Length of the log in characters, counted by the database (no log is read)."""
+    query = select(func.coalesce(func.sum(func.length(JobLogChunk.data)), 0))
+    return int(session.scalar(query.where(JobLogChunk.job_id == job_id)))
