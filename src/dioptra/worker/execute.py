@@ -24,7 +24,6 @@ import os
 import platform
 import re
 import shlex
-import sys
 import tempfile
 import threading
 import time
@@ -36,6 +35,8 @@ from typing import Any
 from dioptra.worker.api import ServerAPI, ServerAPIError
 from dioptra.worker.mlproject import MLprojectError, find_project_dir, load_project, parse_kwargs
 from dioptra.worker.runner import RunResult, run_command
+from dioptra.worker.sandbox import Sandbox, SandboxUnavailable, exit_reason, job_environment
+from dioptra.worker.sandbox import from_environment as sandbox_from_environment
 
 log = logging.getLogger("dioptra.worker")
 
@@ -59,13 +60,16 @@ def execute_job(
     work_root: Path,
     *,
     stop_requested: Callable[[], bool] | None = None,
+    sandbox: Sandbox | None = None,
 ) -> str:
     """Run the claimed job ``spec``; return its final status, ``finished`` or ``failed``.
 
     ``stop_requested`` lets the worker abort the job (its second SIGTERM): the entry point
-    is killed and the job reported failed.
+    is killed and the job reported failed. ``sandbox``: as configured in the environment
+    when not given.
     """
     job = _Job(api, spec, worker_id, Path(work_root), stop_requested or (lambda: False))
+    job.sandbox = sandbox
     return job.run()
 
 
@@ -89,6 +93,7 @@ class _Job:
         self.client: Any = None  # mlflow.MlflowClient, once created
         self.run_id: str | None = None
         self.joblog: _JobLog | None = None
+        self.sandbox: Sandbox | None = None
 
     # -- the whole job -------------------------------------------------------------------
 
@@ -102,6 +107,7 @@ class _Job:
                 prefix=f"job-{self.job_id[:8]}-", dir=self.work_root, ignore_cleanup_errors=True
             ) as tmp_name:
                 tmp = Path(tmp_name)
+                tmp.chmod(0o755)  # the job's own uid must reach its folders inside
                 self.joblog = _JobLog(self.api, self.job_id, self.worker_id, tmp / "job.log")
                 heartbeat = _Heartbeat(self)
                 try:
@@ -180,8 +186,9 @@ class _Job:
         self.client.log_artifact(self.run_id, str(archive))
         self._check_cancel()
 
-        # 5. The entry point.
-        env = self._environment(plugins_dir)
+        # 5. The entry point, in its sandbox.
+        env = self._environment(plugins_dir, tmp / "home")
+        argv = self._sandboxed(command, tmp, extracted, project.directory)
         timeout_s = spec.get("timeoutSeconds")
         self._say(f"running: {command}")
         assert self.joblog is not None
@@ -193,6 +200,7 @@ class _Job:
             self.joblog.write,
             lambda: self.cancel.is_set() or self.stop_requested() or self.lost.is_set(),
             on_start=self._started,
+            argv=argv,
         )
         return self._outcome(result)
 
@@ -274,8 +282,22 @@ class _Job:
         except MlflowException as exc:  # a bad key should not stop the job
             self._say(f"warning: the parameters could not be logged to MLflow: {exc.message}")
 
-    def _environment(self, plugins_dir: Path) -> dict[str, str]:
-        env = dict(os.environ)
+    def _sandboxed(self, command: str, tmp: Path, workflow: Path, cwd: Path) -> list[str]:
+        try:
+            sandbox = self.sandbox or sandbox_from_environment()
+        except (SandboxUnavailable, ValueError) as exc:
+            raise JobFailed(f"the job cannot run: {exc}") from exc
+        self._say(sandbox.describe())
+        uid = sandbox.job_uid(self.job_id)
+        # The only folders the job may write: its workflow, its downloads, its home.
+        (tmp / "storage").mkdir(exist_ok=True)
+        sandbox.give(uid, [workflow, tmp / "storage", tmp / "home"])
+        return sandbox.wrap(command, tmp, cwd, self.work_root, uid)
+
+    def _environment(self, plugins_dir: Path, home: Path) -> dict[str, str]:
+        # Built from nothing: the worker's token and keys must not reach the job.
+        home.mkdir(exist_ok=True)
+        env = job_environment(os.environ, home)
         env.update(
             {
                 "MLFLOW_RUN_ID": str(self.run_id),
@@ -285,14 +307,13 @@ class _Job:
                 "DIOPTRA_RQ_JOB_ID": self.job_id,  # the name v0 entry points knew
             }
         )
+        # A credential for MLflow that is this job's only and ends with it.
+        if self.spec.get("mlflowTrackingToken"):
+            env["MLFLOW_TRACKING_TOKEN"] = str(self.spec["mlflowTrackingToken"])
         # Progress bars of artifact downloads are noise in a job log (the user may opt in).
         env.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         path = env.get("PYTHONPATH")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugins_dir), path]))
-        # "python" in an MLproject command means the worker's interpreter (its venv), even
-        # when the worker was started without activating it.
-        bindir = str(Path(sys.executable).parent)
-        env["PATH"] = os.pathsep.join(filter(None, [bindir, env.get("PATH")]))
         return env
 
     def _started(self, pid: int) -> None:
@@ -317,10 +338,7 @@ class _Job:
             return "failed", "the worker was stopped"
         if result.returncode == 0:
             return "finished", None
-        code = result.returncode
-        if code is not None and code < 0:
-            return "failed", f"entry point was killed by signal {-code}"
-        return "failed", f"entry point exited with code {code}"
+        return "failed", exit_reason(int(result.returncode or 0))
 
     def _check_cancel(self) -> None:
         if self.lost.is_set():
