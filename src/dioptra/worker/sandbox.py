@@ -195,6 +195,15 @@ def from_environment(env: Mapping[str, str] = os.environ) -> Sandbox:
     return Sandbox(False, problem, limits, hidden)
 
 
+def announcement(env: Mapping[str, str] = os.environ) -> tuple[bool, str]:
+    """(all is well, what to tell the operator) about the sandbox jobs will get."""
+    try:
+        sandbox = from_environment(env)
+    except (SandboxUnavailable, ValueError) as exc:
+        return False, f"WARNING: every job will fail: {exc}"
+    return sandbox.enabled, sandbox.describe()
+
+
 class SandboxUnavailable(RuntimeError):
     """DIOPTRA_SANDBOX=require on a machine where bubblewrap does not work."""
 

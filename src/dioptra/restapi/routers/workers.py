@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dioptra.restapi import schemas
 from dioptra.restapi.deps import ctx
-from dioptra.services import jobs, plugins, workers
+from dioptra.services import job_tokens, jobs, plugins, workers
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import NotFound
 
@@ -47,6 +47,9 @@ async def claim(body: schemas.ClaimBody, request: Request) -> Response:
         event = wakeup.current()
         spec = await run_in_threadpool(jobs.claim, c, body.workerId, body.queues, body.jobId)
         if spec is not None:
+            token = job_tokens.for_job(c, spec["jobId"])
+            if token:
+                spec["mlflowTrackingToken"] = token
             return Response(content=json.dumps(spec),
                             media_type="application/json")
         remaining = deadline - time.monotonic()
