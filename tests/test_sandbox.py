@@ -50,9 +50,6 @@ data_dir, work_root, api, other_job, marker = sys.argv[1:6]
 token = os.environ.get("MLFLOW_TRACKING_TOKEN", "")
 found = {"env": sorted(os.environ), "job_token": token}
 
-def secrets_in(text):
-    return [s for s in (os.environ.get("EXPECTED_NOTHING", ""),) if s and s in text]
-
 # The server's environment through /proc: every environ we can read.
 readable = {}
 for entry in Path("/proc").iterdir():
@@ -72,7 +69,7 @@ except OSError as exc:
 dbs = []
 for parent in [Path.cwd(), *Path.cwd().parents]:
     try:
-        dbs += [str(p) for p in parent.glob("*/dioptra.db")] + [str(p) for p in parent.glob("dioptra.db")]
+        dbs += [str(p) for pattern in ("dioptra.db", "*/dioptra.db") for p in parent.glob(pattern)]
     except OSError:
         pass
 found["databases"] = dbs
@@ -99,7 +96,8 @@ put = json.dumps({"status": "started"}).encode()
 found["api_put"] = call("PUT", f"{api}/api/v0/job/{other_job}", None, put)
 found["api_put_job_token"] = call("PUT", f"{api}/api/v0/job/{other_job}", token, put)
 found["api_get_job_token"] = call("GET", f"{api}/api/v0/queue/", token)
-found["mlflow_job_token"] = call("GET", f"{api}/mlflow/api/2.0/mlflow/experiments/search?max_results=1", token)
+search = f"{api}/mlflow/api/2.0/mlflow/experiments/search?max_results=1"
+found["mlflow_job_token"] = call("GET", search, token)
 
 # Writing outside its folder.
 writes = {}
