@@ -4,6 +4,7 @@ a restart, the jobs the previous server's embedded workers held."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from sqlalchemy import select
 
@@ -12,30 +13,49 @@ from dioptra.db.models import Job, Queue, utcnow
 from dioptra.services.context import ServiceContext
 from dioptra.services.lifecycle import Transitions, settle_children
 
+log = logging.getLogger("dioptra.reaper")
+
 
 def reap(ctx: ServiceContext) -> list[str]:
-    """Fail the jobs whose worker went silent or overran its timeout; returns their ids."""
+    """Fail the jobs whose worker went silent or overran its timeout; returns their ids.
+
+    Each job is judged and failed on its own: an error on one (a row this version cannot
+    read, say) is logged and the others are still reaped.
+    """
     now = utcnow()
-    silent_since = now - dt.timedelta(seconds=ctx.settings.heartbeat_timeout_s)
-    moves = Transitions()
     with ctx.db.session() as session:
         running = session.scalars(
-            select(Job).where(Job.claimed_by.is_not(None), Job.status.not_in(ENDED_STATUSES))
-        )
-        for job in running:
-            if job.heartbeat_on is not None and job.heartbeat_on < silent_since:
-                moves.move(session, job, JobStatus.FAILED,
-                           f"worker {job.claimed_by} stopped sending heartbeats "
-                           f"for {ctx.settings.heartbeat_timeout_s:g}s "
-                           "(it crashed or was cut off)")
-            elif job.started_on is not None and job.started_on + dt.timedelta(
-                seconds=job.timeout_seconds + 60
-            ) < now:
-                moves.move(session, job, JobStatus.FAILED,
-                           f"timed out after {job.timeout} (the worker did not stop it; "
-                           "failed by the server)")
-    moves.follow_up(ctx)
-    return list(moves.ended)
+            select(Job.job_id).where(
+                Job.claimed_by.is_not(None), Job.status.not_in(ENDED_STATUSES)
+            )
+        ).all()
+    failed = []
+    for job_id in running:
+        try:
+            moves = Transitions()
+            with ctx.db.session() as session:
+                job = session.get(Job, job_id)
+                reason = _why_reap(ctx, job, now) if job is not None else None
+                if reason is not None and not JobStatus(job.status).ended:
+                    moves.move(session, job, JobStatus.FAILED, reason)
+            moves.follow_up(ctx)
+            failed.extend(moves.ended)
+        except Exception:  # noqa: BLE001 - one job's problem must not shield the others
+            log.exception("reaper: job %s could not be checked; skipped this round", job_id)
+    return failed
+
+
+def _why_reap(ctx: ServiceContext, job: Job, now: dt.datetime) -> str | None:
+    silence = ctx.settings.heartbeat_timeout_s
+    if job.heartbeat_on is not None and (now - job.heartbeat_on).total_seconds() > silence:
+        return (f"worker {job.claimed_by} stopped sending heartbeats for {silence:g}s "
+                "(it crashed or was cut off)")
+    # Elapsed time against the timeout, rather than a deadline: no date overflows.
+    if job.started_on is not None and (
+        (now - job.started_on).total_seconds() > job.timeout_seconds + 60
+    ):
+        return f"timed out after {job.timeout} (the worker did not stop it; failed by the server)"
+    return None
 
 
 def recover(ctx: ServiceContext, embedded_prefix: str) -> None:
