@@ -13,11 +13,11 @@ import hmac
 
 from sqlalchemy import select
 
+from dioptra.contract.status import ENDED_STATUSES
 from dioptra.db.models import Job
 from dioptra.services.context import ServiceContext
 
 PREFIX = "dj1."
-_ENDED = ("finished", "failed")
 
 
 def issue(secret: str, job_id: str) -> str:
@@ -49,7 +49,7 @@ def is_active(ctx: ServiceContext, job_id: str) -> bool:
         row = session.execute(
             select(Job.status, Job.claimed_by).where(Job.job_id == job_id)
         ).first()
-    return row is not None and row.claimed_by is not None and row.status not in _ENDED
+    return row is not None and row.claimed_by is not None and row.status not in ENDED_STATUSES
 
 
 def _mac(secret: str, job_id: str) -> str:
