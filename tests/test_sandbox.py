@@ -1,6 +1,6 @@
 """Jobs cannot reach what the server can, and MLflow answers only with the token.
 
-One server for the module (a token, its own MLflow behind /mlflow, one embedded worker,
+One server for the module (a token, its own MLflow behind /mlflow, two embedded workers,
 small job limits): a workflow tries each escape a hostile entry point would try and
 prints what it found; another breaks a limit. The rules of the sandbox's arguments and
 of the job tokens are checked in-process below.
@@ -156,7 +156,7 @@ def guarded(tmp_path_factory):
     env = {"DIOPTRA_API_TOKEN": TOKEN, "AWS_SECRET_ACCESS_KEY": CLOUD_SECRET,
            "DIOPTRA_JOB_MAX_MEMORY": "2G", "DIOPTRA_JOB_MAX_PROCESSES": "200",
            "DIOPTRA_JOB_MAX_FILE_SIZE": "16M", "DIOPTRA_SANDBOX": "require"}
-    server = ServerProcess(root / "data", free_port(), ["--workers", "1"], env)
+    server = ServerProcess(root / "data", free_port(), ["--workers", "2"], env)
     server.start(timeout_s=180)
     yield server
     server.stop()
@@ -312,3 +312,31 @@ def test_settings_and_exit_reasons(monkeypatch):
     assert "SIGXFSZ" in sandbox.exit_reason(128 + 25)
     assert sandbox.exit_reason(3) == "entry point exited with code 3"
     assert "SIGKILL" in sandbox.exit_reason(-9)
+
+
+def test_without_a_sandbox_it_says_so(monkeypatch):
+    sandbox.probe.cache_clear()
+    monkeypatch.setenv("PATH", "/nonexistent")  # no bwrap, prlimit or setpriv here
+    try:
+        auto = sandbox.from_environment({})
+        assert not auto.enabled and "bwrap" in auto.why and "NO SANDBOX" in auto.describe()
+        with pytest.raises(sandbox.SandboxUnavailable):
+            sandbox.from_environment({"DIOPTRA_SANDBOX": "require"})
+        ok, said = sandbox.announcement({"DIOPTRA_SANDBOX": "require"})
+        assert not ok and "every job will fail" in said
+    finally:
+        monkeypatch.undo()
+        sandbox.probe.cache_clear()
+
+
+def test_switched_off_the_server_and_each_job_log_say_so(start_server, tmp_path):
+    server = start_server(workers=1, env={"DIOPTRA_SANDBOX": "off"})
+    client = DioptraClient(server.url)
+    experiment = client.register_experiment(unique("nosandbox"))["name"]
+    queue = client.register_queue(unique("nosandbox"))["name"]
+    job = client.submit_job(echo_workflow(tmp_path), experiment, "fail", queue=queue)
+    done = client.wait_for_job(job["jobId"], timeout_s=180)
+    log = client.get_job_log(job["jobId"])["log"]
+    assert done["status"] == "failed" and "exited with code 3" in log
+    assert "NO SANDBOX: switched off (DIOPTRA_SANDBOX=off)" in log
+    assert "NO SANDBOX" in server.log()
