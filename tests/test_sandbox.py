@@ -184,6 +184,8 @@ def test_mlflow_answers_only_with_the_token(guarded):
     assert requests.get(ui, timeout=30).status_code == 401
     page = requests.get(ui, headers=_bearer(TOKEN), timeout=30)
     assert page.status_code == 200 and "<title>MLflow</title>" in page.text
+    bare = requests.get(f"{guarded.url}/mlflow", headers=_bearer(TOKEN), timeout=30)
+    assert bare.status_code == 200 and bare.url == ui
     # The server says where the UI is, and that address works.
     assert f"MLflow UI at {guarded.url}/mlflow/" in guarded.log()
     # A forged job token is refused.

@@ -44,6 +44,12 @@ class MLflowProxyMiddleware:
         if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
             await self.app(scope, receive, send)
             return
+        if path == PREFIX:  # the UI's address without its slash
+            await send({"type": "http.response.start", "status": 308,
+                        "headers": [(b"location", f"{PREFIX}/".encode()),
+                                    (b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
         headers = [(k, v) for k, v in scope["headers"] if k not in _DROP_REQUEST]
         # MLflow checks the Host header against DNS rebinding: it sees a local caller.
         headers.append((b"host", b"localhost"))
