@@ -113,15 +113,15 @@ def _import(package: str, plugin: str) -> None:
     with _LOCK:
         if plugin in _PLUGINS.get(package, {}):
             return
-    _import_package(package)
-    module_name = f"{package}.{plugin}"
+    if package:
+        _import_package(package)
+    module_name = f"{package}.{plugin}" if package else plugin  # "" = a top-level module
     try:
         importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         if err.name == module_name:
-            raise UnknownPluginError(
-                f"Plugin {plugin!r} not found in package {package!r}"
-            ) from None
+            where = f" in package {package!r}" if package else ""
+            raise UnknownPluginError(f"Plugin {plugin!r} not found{where}") from None
         raise
 
 
@@ -202,7 +202,7 @@ def get_task(package: str, plugin: str, func: str | None = None) -> Callable[...
 
     function = get(package, plugin, func)
     # A flow exists only where the caller imported prefect: spare everyone else its import.
-    task_class = _prefect_task_class() if "prefect" in sys.modules else None
+    task_class = _prefect_task_class() if sys.modules.get("prefect") is not None else None
     if task_class is None:
         return function
     return task_class(function, nout=getattr(function, "_task_nout", None))
