@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -39,6 +39,18 @@ class QueueOut(BaseModel):
 class StatusBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     status: Literal["queued", "started", "deferred", "finished", "failed"]
+
+
+class TaskEngineJobBody(BaseModel):
+    """POST /api/v0/job/newTaskEngine: a job from an experiment description (v0)."""
+
+    model_config = ConfigDict(extra="forbid")
+    queue: str
+    experimentName: str
+    experimentDescription: dict[str, Any]
+    globalParameters: dict[str, Any] | None = None
+    timeout: str = "24h"
+    dependsOn: str | None = None
 
 
 class WorkerHeartbeatBody(BaseModel):
