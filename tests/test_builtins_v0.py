@@ -4,6 +4,7 @@ and MLflow 3 model logging + v0 registration."""
 from __future__ import annotations
 
 import logging
+import uuid
 
 import mlflow
 import numpy as np
@@ -49,12 +50,13 @@ def test_fit_and_predict_accept_v0_calling_forms(digits):
         for i in range(0, len(digits["x_train"]), 400):
             yield digits["x_train"][i:i + 400], digits["y_train"][i:i + 400]
 
-    for dataset in (digits, (digits["x_train"], digits["y_train"]), batches()):
+    for dataset in (digits, batches()):
         model = pyplugs.call(*methods, "fit", estimator=new_classifier(), x=dataset,
                              fit_kwargs={})
-        got = pyplugs.call(*methods, "predict", model,
-                           x={"x": digits["x_test"], "y": digits["y_test"]})
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+        for test_set in ({"x": digits["x_test"], "y": digits["y_test"]},
+                         (digits["x_test"], digits["y_test"])):
+            got = pyplugs.call(*methods, "predict", model, x=test_set)
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert (expected.argmax(1) == digits["y_test"]).mean() > 0.9
 
 
@@ -85,12 +87,11 @@ def test_create_adversarial_fgm_dataset(tmp_path, digits, store):
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mlflow")
+def store(mlflow_uri):
+    """An experiment on the session's MLflow server (no store of its own to create)."""
     previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri("sqlite:///" + str(root / "mlflow.db"))
-    experiment_id = mlflow.create_experiment("v0", artifact_location=(root / "art").as_uri())
-    yield experiment_id
+    mlflow.set_tracking_uri(mlflow_uri)
+    yield mlflow.create_experiment(f"v0-builtins-{uuid.uuid4().hex[:8]}")
     mlflow.set_tracking_uri(previous)
 
 
@@ -103,6 +104,10 @@ def test_v0_style_log_model_then_add_model_to_registry(store, digits):
         # As v0-era code does it: log with the flavor, register the run's "model" dir.
         mlflow.sklearn.log_model(model.model, artifact_path="model",
                                  pip_requirements=["scikit-learn"])  # no slow inference
+        # a second, later model of another name must not be the one registered
+        mlflow.sklearn.log_model(new_classifier().model.fit(digits["x_train"][:50],
+                                                            digits["y_train"][:50]),
+                                 artifact_path="other", pip_requirements=["scikit-learn"])
         version = pyplugs.call("dioptra_builtins.registry", "mlflow",
                                "add_model_to_registry", run, "v0_digits", "model")
     loaded = mlflow.sklearn.load_model(f"models:/v0_digits/{version.version}")
