@@ -33,12 +33,16 @@ class RecordingDispatcher:
 
     def __init__(self) -> None:
         self.ready: list[str] = []
+        self.checked: list[str] = []  # offered to redispatch()
 
     def start(self) -> None:
         pass
 
     def job_ready(self, job_id: str, queue_name: str, timeout_seconds: int) -> None:
         self.ready.append(job_id)
+
+    def redispatch(self, jobs: list[tuple[str, str, int]]) -> None:
+        self.checked.extend(job_id for job_id, _, _ in jobs)
 
     def stop(self) -> None:
         pass

@@ -85,3 +85,18 @@ def recover(ctx: ServiceContext, embedded_prefix: str) -> None:
         settle_children(ctx, job_id)
     for job_id, queue_name, timeout_seconds in queued:
         ctx.dispatcher.job_ready(job_id, queue_name, timeout_seconds)
+
+
+def redispatch(ctx: ServiceContext, min_age_s: float) -> None:
+    """Let the dispatcher hand over again the queued jobs it lost. Jobs changed in the
+    last ``min_age_s`` seconds are being handed over right now: left out."""
+    settled_before = utcnow() - dt.timedelta(seconds=min_age_s)
+    with ctx.db.session() as session:
+        waiting = session.execute(
+            select(Job.job_id, Queue.name, Job.timeout_seconds)
+            .join(Queue, Queue.queue_id == Job.queue_id)
+            .where(Job.status == JobStatus.QUEUED, Job.claimed_by.is_(None),
+                   Job.last_modified < settled_before)
+            .order_by(Job.created_on)
+        ).all()
+    ctx.dispatcher.redispatch([tuple(row) for row in waiting])
