@@ -14,7 +14,7 @@ from dioptra.dispatch.embedded import EMBEDDED_PREFIX, EmbeddedDispatcher
 from dioptra.dispatch.wakeup import WakeUp
 from dioptra.mlflow_server import MLflowServer, preferred_port
 from dioptra.restapi.app import create_app
-from dioptra.services import reaper
+from dioptra.services import plugins, reaper
 from dioptra.services.context import ServiceContext
 from dioptra.services.tracking import Tracking
 from dioptra.storage import open_store
@@ -118,6 +118,7 @@ class TestbedServer:
         if self.mlflow is not None:
             self.mlflow.wait_ready()
         self.ctx.dispatcher.start()
+        plugins.record_missing_digests(self.ctx)
         reaper.recover(self.ctx, EMBEDDED_PREFIX)
         threading.Thread(target=self._keep_books, name="reaper", daemon=True).start()
         print(f"Dioptra testbed ready at {self.settings.server_url} "
