@@ -33,8 +33,8 @@ def _as_arrays(x, y=None) -> tuple[np.ndarray, np.ndarray | None]:
     PyTorch ``DataLoader`` or a generator (v0 fed Keras its directory iterators).
     """
 
-    if y is not None or isinstance(x, np.ndarray):
-        return x, y
+    if y is not None or hasattr(x, "shape") or isinstance(x, list):
+        return x, y  # arrays, tensors and lists of samples are data as they are
     if isinstance(x, Mapping):
         for xk, yk in (("x", "y"), ("x_train", "y_train"), ("data", "labels")):
             if xk in x:
