@@ -29,8 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     with mlflow.start_run():  # resumes the worker's run (MLFLOW_RUN_ID)
         mlflow.log_dict(desc, "experiment.yaml")
         if params:
-            mlflow.log_params({k: json.dumps(v) if not isinstance(v, str) else v
-                               for k, v in params.items()})
+            mlflow.log_params(dict(params))  # as given (v0: before defaults are added)
         task_engine.run_experiment(desc, params)
     return 0
 
