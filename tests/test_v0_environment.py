@@ -62,3 +62,24 @@ def test_variables(tmp_path):
     assert "DIOPTRA_JOB_LOG_AS_JSON" not in variables
     assert variables["PREFECT__CONTEXT__RAISE_ON_EXCEPTION"] == "true"
     assert python_path(plugin_dir, env) == f"{plugin_dir}{os.pathsep}/elsewhere"
+
+
+def test_the_worker_gives_the_entry_point_v0_s_environment(tmp_path, monkeypatch):
+    from dioptra.contract.messages import JobSpec
+    from dioptra.worker.execute import _Job
+
+    monkeypatch.setenv("PYTHONPATH", "/from/the/worker")
+    spec = JobSpec(job_id="4eb2305e-57c3-4867-a59f-1a1ecd2033d4", experiment_id=3,
+                   queue="q", entry_point="main", timeout="1h", timeout_seconds=3600,
+                   workflow_uri="s3://workflow/x/wf.tar.gz", workflow_filename="wf.tar.gz",
+                   mlflow_tracking_uri="http://127.0.0.1:9")
+    job = _Job(None, spec, "w1", tmp_path, lambda: False)  # type: ignore[arg-type]
+    job.run_id = "run123"
+    plugin_dir = tmp_path / "job-x" / "plugins"
+    env = job._environment(plugin_dir)
+    assert env["DIOPTRA_PLUGIN_DIR"] == str(plugin_dir)
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(plugin_dir), "/from/the/worker"]
+    assert env["DIOPTRA_WORKDIR"] == str(tmp_path)
+    assert env["DIOPTRA_RQ_JOB_ID"] == spec.job_id
+    assert (env["MLFLOW_RUN_ID"], env["MLFLOW_EXPERIMENT_ID"]) == ("run123", "3")
+    assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:9"
