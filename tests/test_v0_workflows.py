@@ -7,6 +7,7 @@ style, and that script with a failing task (which must fail the job, unlike v0).
 
 from __future__ import annotations
 
+import re
 import tarfile
 from pathlib import Path
 
@@ -99,6 +100,9 @@ def test_v0_workflows_run_unchanged(start_server, tmp_path, mlflow_uri):
     done, log = finished_log(client, jobs["prefect"]["jobId"])
     assert done["status"] == "finished", log
     assert "Task 'fit': Finished task run" in log
+    assert f"rq_job_id={jobs['prefect']['jobId']}" in log  # structlog, through the sdk
+    plugin_dir = re.search(r"plugin_dir=(\S+)", log).group(1)
+    assert plugin_dir.endswith("/plugins") and re.search(r"cwd=\S+/workflow", log)
     run = tracking.get_run(done["mlflowRunId"])
     assert run.info.status == "FINISHED"
     assert run.data.metrics["accuracy"] > 0.9 and run.data.params["entry_point_seed"] == "7"

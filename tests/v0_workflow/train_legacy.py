@@ -27,6 +27,8 @@ LOGGER = structlog.stdlib.get_logger()
 @click.option("--fail", type=click.BOOL, default=False)
 def train(seed, fail):
     LOGGER.info("Execute MLFlow entry point", entry_point="train_legacy", seed=seed)
+    LOGGER.info("Job environment", rq_job_id=os.environ["DIOPTRA_RQ_JOB_ID"],
+                plugin_dir=os.environ["DIOPTRA_PLUGIN_DIR"], cwd=os.getcwd())
     with mlflow.start_run() as active_run:
         flow = init_train_flow(fail)
         LOGGER.info("MLflow run", run_id=active_run.info.run_id)
