@@ -44,6 +44,7 @@ from dioptra.worker.api import ServerAPI, ServerAPIError
 from dioptra.worker.runner import RunResult, run_command
 from dioptra.worker.sandbox import Sandbox, SandboxUnavailable, exit_reason, job_environment
 from dioptra.worker.sandbox import from_environment as sandbox_from_environment
+from dioptra.worker.v0_environment import lay_out_plugin_dir, python_path, v0_variables
 
 log = logging.getLogger("dioptra.worker")
 
@@ -180,6 +181,7 @@ class _Job:
         # 3. Custom task plugins, importable as dioptra_custom.<name>.
         plugins_dir = tmp / "plugins"
         plugin_digests = self._fetch_plugins(tmp, plugins_dir / "dioptra_custom", safe_extract)
+        lay_out_plugin_dir(plugins_dir)  # + dioptra_builtins: $DIOPTRA_PLUGIN_DIR as in v0
         # Built now so that a missing 'path' value also fails before any MLflow run exists.
         command = project.command(entry_point, params, tmp / "storage")
         self._check_cancel()
@@ -319,8 +321,9 @@ class _Job:
             env["MLFLOW_TRACKING_TOKEN"] = self.spec.mlflow_tracking_token
         # Progress bars of artifact downloads are noise in a job log (the user may opt in).
         env.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        path = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugins_dir), path]))
+        # The worker's own settings for v0 entry points (log level, format) pass on.
+        env.update(v0_variables(plugins_dir, self.work_root, dict(os.environ)))
+        env["PYTHONPATH"] = python_path(plugins_dir, env)
         return env
 
     def _started(self, pid: int) -> None:
