@@ -303,9 +303,10 @@ class _Job:
         sandbox.give(uid, [workflow, tmp / "storage", tmp / "home"])
         return sandbox.wrap(command, tmp, cwd, self.work_root, uid)
 
-    def _environment(self, plugins_dir: Path, home: Path) -> dict[str, str]:
+    def _environment(self, plugins_dir: Path, home: Path | None = None) -> dict[str, str]:
         # Built from nothing: the worker's token and keys must not reach the job.
-        home.mkdir(exist_ok=True)
+        home = home or plugins_dir.parent / "home"
+        home.mkdir(parents=True, exist_ok=True)
         env = job_environment(os.environ, home)
         env.update(
             {

@@ -45,11 +45,11 @@ ENV_HIDE = "DIOPTRA_SANDBOX_HIDE"
 ENV_PASS = "DIOPTRA_JOB_ENV_PASS"
 MODES = ("auto", "require", "off")
 
-# What a job inherits from the worker's environment: locale, terminal and thread counts.
-# Everything else (tokens, cloud keys, database URLs) stays out unless DIOPTRA_JOB_ENV_PASS
-# names it.
+# What a job inherits from the worker's environment: locale, terminal, thread counts and
+# where Python finds packages (the sandbox shows the worker's sys.path). Everything else
+# (tokens, cloud keys, database URLs) stays out unless DIOPTRA_JOB_ENV_PASS names it.
 _INHERITED = re.compile(
-    r"LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|PYTHONHASHSEED|PYTHONUNBUFFERED|"
+    r"LANG|LANGUAGE|LC_[A-Z]+|TZ|TERM|PYTHONPATH|PYTHONHASHSEED|PYTHONUNBUFFERED|"
     r"(OMP|OPENBLAS|MKL|NUMEXPR|VECLIB_MAXIMUM)_NUM_THREADS|CUDA_VISIBLE_DEVICES"
 )
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
