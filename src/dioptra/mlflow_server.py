@@ -20,16 +20,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def preferred_port(port: int, host: str = "127.0.0.1") -> int:
-    """``port`` if it is free (a stable address for the UI), else any free port."""
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return free_port(host)
-    return port
-
-
 class MLflowServer:
     """``mlflow server`` on a TCP port, or (``private=True``) on a Unix socket only the
     server's user can reach, its paths under ``/mlflow``: the API proxies it there behind
