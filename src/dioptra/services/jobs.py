@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +17,20 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from dioptra.archives import ArchiveError, safe_extract
+from dioptra.archives import ArchiveError, Member, safe_extract
 from dioptra.db.models import ENDED_STATUSES, JOB_STATUSES, Job, Queue, utcnow
+from dioptra.folders import temporary_folder
 from dioptra.services import experiments, logs, plugins, queues, workers
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import BadRequest, Conflict, NotFound
 from dioptra.timeouts import parse_timeout
-from dioptra.worker.mlproject import MLprojectError, find_project_dir, load_project, parse_kwargs
+from dioptra.worker.mlproject import (
+    MLPROJECT_FILE_NAME,
+    MLprojectError,
+    find_project_dir,
+    load_project,
+    parse_kwargs,
+)
 
 NOT_FOUND = "The requested job does not exist"
 WORKFLOW_BUCKET = "workflow"
@@ -58,16 +64,22 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _is_mlproject(member: Member) -> bool:
+    return (member.kind in ("file", "hardlink")
+            and member.path.rsplit("/", 1)[-1].lower() == MLPROJECT_FILE_NAME.lower())
+
+
 def validate_workflow(path: Path, entry_point: str, kwargs: str | None) -> None:
     """Reject at submission what the worker would reject anyway: a 400 now beats a
     failed job later."""
-    with tempfile.TemporaryDirectory(prefix="dioptra-check-") as tmp:
+    with temporary_folder(prefix="dioptra-check-") as tmp:
         try:
-            safe_extract(path, Path(tmp))
+            # Every member is checked, but only MLproject files are written.
+            safe_extract(path, tmp, select=_is_mlproject)
         except ArchiveError as exc:
             raise BadRequest(f"The workflow archive was rejected: {exc}") from exc
         try:
-            project = load_project(find_project_dir(Path(tmp)))
+            project = load_project(find_project_dir(tmp))
             project.validate(entry_point, parse_kwargs(kwargs))
         except MLprojectError as exc:
             raise BadRequest(f"The workflow does not fit its MLproject: {exc}") from exc

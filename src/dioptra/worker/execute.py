@@ -25,7 +25,6 @@ import platform
 import re
 import shlex
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -33,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dioptra.folders import temporary_folder
 from dioptra.worker.api import ServerAPI, ServerAPIError
 from dioptra.worker.mlproject import MLprojectError, find_project_dir, load_project, parse_kwargs
 from dioptra.worker.runner import RunResult, run_command
@@ -98,10 +98,9 @@ class _Job:
         try:
             self.work_root.mkdir(parents=True, exist_ok=True)
             # A folder the entry point made undeletable must not turn "finished" into "failed".
-            with tempfile.TemporaryDirectory(
+            with temporary_folder(
                 prefix=f"job-{self.job_id[:8]}-", dir=self.work_root, ignore_cleanup_errors=True
-            ) as tmp_name:
-                tmp = Path(tmp_name)
+            ) as tmp:
                 self.joblog = _JobLog(self.api, self.job_id, self.worker_id, tmp / "job.log")
                 heartbeat = _Heartbeat(self)
                 try:
