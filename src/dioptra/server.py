@@ -7,6 +7,7 @@ import signal
 import threading
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from dioptra.config import Settings
 from dioptra.db import Database
@@ -14,6 +15,7 @@ from dioptra.dispatch.embedded import EMBEDDED_PREFIX, EmbeddedDispatcher
 from dioptra.dispatch.wakeup import WakeUp
 from dioptra.mlflow_server import MLflowServer, preferred_port
 from dioptra.restapi.app import create_app
+from dioptra.restapi.limits import head_timeout_protocol
 from dioptra.services import jobs
 from dioptra.services.context import ServiceContext
 from dioptra.services.tracking import Tracking
@@ -140,6 +142,8 @@ class TestbedServer:
             log_level=self.settings.log_level,
             access_log=False,
             timeout_graceful_shutdown=10,
+            # A client must finish its request head in time (bodies: restapi/limits.py).
+            http=head_timeout_protocol(AutoHTTPProtocol, self.settings.request_timeout_s),
             log_config=None,  # uvicorn's records go through our handler (text or JSON)
         )
         server = _Uvicorn(config, on_exit=self._on_signal)

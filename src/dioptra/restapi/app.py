@@ -16,6 +16,7 @@ from dioptra.dispatch.wakeup import WakeUp
 from dioptra.restapi import errors
 from dioptra.restapi.auth import BearerTokenMiddleware
 from dioptra.restapi.cache import RenderedList
+from dioptra.restapi.limits import RequestLimitsMiddleware
 from dioptra.restapi.routers import experiments, jobs, plugins, queues, workers
 from dioptra.restapi.slashes import CollapseSlashesMiddleware
 from dioptra.services.context import ServiceContext
@@ -75,5 +76,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
 
     if ctx.settings.api_token:
         app.add_middleware(BearerTokenMiddleware, token=ctx.settings.api_token)
+    # Outside the token check: an oversized or stalled body is refused before anything.
+    app.add_middleware(RequestLimitsMiddleware, settings=ctx.settings)
     app.add_middleware(CollapseSlashesMiddleware)  # outermost: before routing and auth
     return app

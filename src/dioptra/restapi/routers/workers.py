@@ -2,8 +2,11 @@
 
 import json
 import time
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from dioptra.restapi import schemas
@@ -11,9 +14,11 @@ from dioptra.restapi.deps import ctx
 from dioptra.services import jobs, plugins, workers
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import NotFound
+from dioptra.storage import ObjectNotFound
 
 router = APIRouter(prefix="/api/v0/worker", tags=["worker"])
 MAX_WAIT_S = 30.0
+_CHUNK = 1 << 20
 
 
 @router.get("/")
@@ -56,19 +61,27 @@ async def claim(body: schemas.ClaimBody, request: Request) -> Response:
         await wakeup.wait(event, min(remaining, 5.0))
 
 
+def _stream(stream: BinaryIO) -> Iterator[bytes]:
+    """The object in pieces: an archive is never held in memory whole."""
+    with stream:
+        while chunk := stream.read(_CHUNK):
+            yield chunk
+
+
 @router.get("/jobs/{jobId}/workflow")
 def download_workflow(jobId: str, c: ServiceContext = Depends(ctx)) -> Response:
     job = jobs.get(c, jobId)
-    return Response(content=c.store.get_bytes(job.workflow_uri),
-                    media_type="application/octet-stream")
+    return StreamingResponse(_stream(c.store.open_read(job.workflow_uri)),
+                             media_type="application/octet-stream")
 
 
 @router.get("/plugins/{name}")
 def download_plugin(name: str, c: ServiceContext = Depends(ctx)) -> Response:
-    uri = plugins.packed_uri(name)
-    if not c.store.exists(uri):
-        raise NotFound(plugins.NOT_FOUND)
-    return Response(content=c.store.get_bytes(uri), media_type="application/gzip")
+    try:
+        stream = c.store.open_read(plugins.packed_uri(name))
+    except ObjectNotFound:
+        raise NotFound(plugins.NOT_FOUND) from None
+    return StreamingResponse(_stream(stream), media_type="application/gzip")
 
 
 @router.post("/jobs/{jobId}/report")
