@@ -68,6 +68,7 @@ class TestbedServer:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.mlflow: MLflowServer | None = None
+        self.embedded: EmbeddedDispatcher | None = None
         self.wakeup = WakeUp()
         self._stop = threading.Event()
 
@@ -87,10 +88,11 @@ class TestbedServer:
             members.append(RQDispatcher(self.settings.redis_url))
         n = self.settings.effective_workers
         if n > 0:
-            members.append(EmbeddedDispatcher(
+            self.embedded = EmbeddedDispatcher(
                 self.settings.server_url, n, self.wakeup, self.settings.api_token,
                 str(self.settings.data_dir / "work"),
-            ))
+            )
+            members.append(self.embedded)
         return Dispatchers(members)
 
     def build(self):
@@ -105,6 +107,8 @@ class TestbedServer:
             tracking=Tracking(tracking_uri),
             dispatcher=self._dispatchers(),
         )
+        if self.embedded is not None:
+            self.ctx.embedded_instance = self.embedded.instance
         app = create_app(self.ctx, self.wakeup, self._on_startup, self._on_shutdown)
         self.app_state = app.state
         return app
