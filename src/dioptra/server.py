@@ -16,7 +16,7 @@ from dioptra.dispatch.wakeup import WakeUp
 from dioptra.mlflow_server import MLflowServer, preferred_port
 from dioptra.restapi.app import create_app
 from dioptra.restapi.limits import head_timeout_protocol
-from dioptra.services import jobs
+from dioptra.services import reaper
 from dioptra.services.context import ServiceContext
 from dioptra.services.tracking import Tracking
 from dioptra.storage import open_store
@@ -117,7 +117,7 @@ class TestbedServer:
         if self.mlflow is not None:
             self.mlflow.wait_ready()
         self.ctx.dispatcher.start()
-        jobs.recover(self.ctx, EMBEDDED_PREFIX)
+        reaper.recover(self.ctx, EMBEDDED_PREFIX)
         threading.Thread(target=self._keep_books, name="reaper", daemon=True).start()
         print(f"Dioptra testbed ready at {self.settings.server_url} "
               f"(MLflow UI at {self.ctx.tracking.tracking_uri})", flush=True)
@@ -125,7 +125,7 @@ class TestbedServer:
     def _keep_books(self) -> None:
         while not self._stop.wait(REAP_INTERVAL_S):
             try:
-                jobs.reap(self.ctx)
+                reaper.reap(self.ctx)
                 self.ctx.dispatcher.retry_failed()
             except Exception:  # noqa: BLE001 - the reaper must outlive a bad round
                 log.exception("reaper round failed")
