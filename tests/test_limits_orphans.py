@@ -85,3 +85,8 @@ def test_kill_9_leaves_no_orphans_and_a_restart_adopts_none(start_server) -> Non
                        if w["workerId"] != old_workers[0]]
         time.sleep(0.2)
     assert new_workers, "the new start's own worker was not accepted"
+    children = descendants(server.proc.pid)
+    server.stop(signal.SIGKILL)  # tested above: the children follow it
+    deadline = time.monotonic() + 30
+    while alive(children) and time.monotonic() < deadline:
+        time.sleep(0.2)

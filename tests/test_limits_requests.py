@@ -4,6 +4,7 @@ checked on a real server over raw sockets."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import time
 
@@ -59,6 +60,7 @@ def test_bodies_are_bounded_and_slow_clients_cut_off(limited) -> None:
     # One server for both (a server start costs seconds).
     bodies_are_refused_by_length_and_while_streaming(limited)
     idle_half_sent_requests_are_cut_off(limited)
+    limited.stop(signal.SIGKILL)  # no workers, an external MLflow: nothing to stop gently
 
 
 def bodies_are_refused_by_length_and_while_streaming(limited) -> None:

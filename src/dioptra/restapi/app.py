@@ -13,7 +13,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from dioptra import __version__
 from dioptra.dispatch.wakeup import WakeUp
-from dioptra.restapi import errors
+from dioptra.restapi import errors, storage_errors
 from dioptra.restapi.auth import BearerTokenMiddleware
 from dioptra.restapi.cache import RenderedList
 from dioptra.restapi.limits import RequestLimitsMiddleware
@@ -51,6 +51,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
         "experiments": RenderedList(lambda: experiments.render_list(ctx)),
     }
     errors.install(app)
+    storage_errors.install(app)
     for module in (experiments, queues, jobs, plugins, workers):
         app.include_router(module.router)
 
