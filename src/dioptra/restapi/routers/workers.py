@@ -39,7 +39,7 @@ def list_workers(c: ServiceContext = Depends(ctx)) -> list[dict]:
 
 @router.post("/heartbeat")
 def worker_heartbeat(body: schemas.WorkerHeartbeatBody, c: ServiceContext = Depends(ctx)) -> dict:
-    workers.refuse_strangers(c.embedded_instance, body.workerId)
+    workers.refuse_strangers(c.embedded_instance, body.worker_id)
     with c.db.session() as s:
         workers.touch(s, body.worker_id, body.queues, body.hostname)
     return {"status": "ok"}
@@ -49,7 +49,7 @@ def worker_heartbeat(body: schemas.WorkerHeartbeatBody, c: ServiceContext = Depe
 async def claim(body: schemas.ClaimBody, request: Request) -> Response:
     c: ServiceContext = request.app.state.ctx
     wakeup = request.app.state.wakeup
-    workers.refuse_strangers(c.embedded_instance, body.workerId)
+    workers.refuse_strangers(c.embedded_instance, body.worker_id)
     deadline = time.monotonic() + min(max(body.wait, 0.0), MAX_WAIT_S)
     while True:
         event = wakeup.current()
