@@ -49,24 +49,36 @@ def mlflow_port(log: str) -> list[int]:
     return [int(p) for p in re.findall(r"MLflow UI at http://127\.0\.0\.1:(\d+)", log)]
 
 
+def worker_ids(pids: set[int]) -> list[str]:
+    """The --worker-id of each embedded worker among ``pids``."""
+    found = []
+    for pid in pids:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue
+        if "dioptra.worker" in argv and "--worker-id" in argv:
+            found.append(argv[argv.index("--worker-id") + 1])
+    return found
+
+
+def wait_gone(pids: set[int], timeout_s: float = 30) -> set[int]:
+    deadline = time.monotonic() + timeout_s
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive(pids)
+
+
 def test_kill_9_leaves_no_orphans_and_a_restart_adopts_none(start_server) -> None:
     server = start_server(workers=1, own_mlflow=True)
-    old_workers = []
-    deadline = time.monotonic() + 60
-    while not old_workers and time.monotonic() < deadline:
-        old_workers = [w["workerId"] for w in
-                       requests.get(f"{server.url}/api/v0/worker/", timeout=10).json()]
-        time.sleep(0.2)
-    assert old_workers and old_workers[0].startswith("embedded:")
-    children = descendants(server.proc.pid)
-    assert len(children) >= 3  # the MLflow CLI, its uvicorn, the worker (and setpriv's)
+    children = descendants(server.proc.pid)  # the workers are up once /health answers
+    old_workers = worker_ids(children)
+    assert len(old_workers) == 1 and old_workers[0].startswith("embedded:")
+    assert len(children) >= 3  # the MLflow CLI, its uvicorn, the worker
 
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait()
-    deadline = time.monotonic() + 30
-    while alive(children) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not alive(children), "children outlived the server"
+    assert not wait_gone(children), "children outlived the server"
 
     server.start()
     first, second = mlflow_port(server.log())
@@ -77,16 +89,8 @@ def test_kill_9_leaves_no_orphans_and_a_restart_adopts_none(start_server) -> Non
                                       "hostname": "h"})):
         answer = requests.post(f"{server.url}/api/v0/worker/{path}", json=body, timeout=10)
         assert answer.status_code == 403 and "earlier run" in answer.json()["message"]
-    new_workers = []
-    deadline = time.monotonic() + 60
-    while not new_workers and time.monotonic() < deadline:
-        new_workers = [w for w in requests.get(f"{server.url}/api/v0/worker/",
-                                               timeout=10).json()
-                       if w["workerId"] != old_workers[0]]
-        time.sleep(0.2)
-    assert new_workers, "the new start's own worker was not accepted"
     children = descendants(server.proc.pid)
+    new_workers = worker_ids(children)
+    assert len(new_workers) == 1 and new_workers != old_workers
     server.stop(signal.SIGKILL)  # tested above: the children follow it
-    deadline = time.monotonic() + 30
-    while alive(children) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    assert not wait_gone(children)
