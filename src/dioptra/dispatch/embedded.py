@@ -80,6 +80,9 @@ class EmbeddedDispatcher:
     def job_ready(self, job_id: str, queue_name: str, timeout_seconds: int) -> None:
         self.wakeup.notify()
 
+    def redispatch(self, jobs: list[tuple[str, str, int]]) -> None:
+        pass  # the embedded workers ask the database itself: nothing to lose
+
     def stop(self) -> None:
         self._stopping.set()
         if self._thread is not None:
