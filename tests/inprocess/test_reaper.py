@@ -62,7 +62,6 @@ def test_recovery_after_a_restart(bed):
     remote = bed.submit()["jobId"]
     waiting = bed.submit()["jobId"]
     child = bed.submit(dependsOn=ran)["jobId"]
-    bed.ctx.embedded_instance = "old"  # the earlier start, whose embedded worker claims
     bed.claim("embedded:old:0", ran)
     bed.report(ran, worker="embedded:old:0", status="started")
     bed.claim("remote-worker", remote)
