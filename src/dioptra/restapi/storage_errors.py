@@ -13,15 +13,18 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger("dioptra.restapi")
 
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _READ_ONLY = {errno.EROFS}
-# How SQLite says the same (it reports no errno).
+# How the databases say the same: SQLite in words, PostgreSQL by SQLSTATE (disk_full,
+# read_only_sql_transaction).
 _SQLITE_FULL = ("database or disk is full",)
 _SQLITE_READ_ONLY = ("attempt to write a readonly database",)
+_PG_FULL = {"53100"}
+_PG_READ_ONLY = {"25006"}
 
 
 def storage_failure(exc: BaseException) -> tuple[int, str] | None:
@@ -31,11 +34,12 @@ def storage_failure(exc: BaseException) -> tuple[int, str] | None:
             return 507, _FULL_MESSAGE
         if exc.errno in _READ_ONLY:
             return 503, _READ_ONLY_MESSAGE
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, DBAPIError):
         text = str(exc.orig)
-        if any(s in text for s in _SQLITE_FULL):
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if code in _PG_FULL or any(s in text for s in _SQLITE_FULL):
             return 507, _FULL_MESSAGE
-        if any(s in text for s in _SQLITE_READ_ONLY):
+        if code in _PG_READ_ONLY or any(s in text for s in _SQLITE_READ_ONLY):
             return 503, _READ_ONLY_MESSAGE
     return None
 
@@ -61,5 +65,5 @@ def install(app: FastAPI) -> None:
                 return await handler(request, exc)
         raise exc
 
-    for cls in (OSError, OperationalError):
+    for cls in (OSError, DBAPIError):
         app.add_exception_handler(cls, storage_error)
