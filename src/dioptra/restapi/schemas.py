@@ -3,15 +3,45 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from annotated_types import Ge, Le
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from dioptra.db.models import Experiment, Job, Queue
+from dioptra.services.names import printable, text_problem
 from dioptra.services.plugins import TaskPlugin
 
+# Integers the database can hold (64-bit signed); ids and offsets are never negative.
+INT64_MAX = 2**63 - 1
+DbInt = Annotated[int, Ge(0), Le(INT64_MAX)]
+# Free text kept as sent, NUL and lone surrogates replaced (see services/names.py).
+FreeText = Annotated[str, AfterValidator(printable)]
+WorkerId = Annotated[str, Field(min_length=1, max_length=255)]
 
-class NameBody(BaseModel):
+
+def _refuse_unstorable(value):
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            raise ValueError(problem)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_unstorable(item)
+    return value
+
+
+class Body(BaseModel):
+    """Every JSON body: no text field may hold what no database stores (NUL, a lone
+    surrogate); a 400 names the field. FreeText fields were cleaned before this runs."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value):
+        return _refuse_unstorable(value)
+
+
+class NameBody(Body):
     """POST/PUT body of experiments and queues."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -36,33 +66,34 @@ class QueueOut(BaseModel):
     name: str
 
 
-class StatusBody(BaseModel):
+class StatusBody(Body):
     model_config = ConfigDict(extra="forbid", strict=True)
     status: Literal["queued", "started", "deferred", "finished", "failed"]
 
 
-class WorkerHeartbeatBody(BaseModel):
-    workerId: str
+class WorkerHeartbeatBody(Body):
+    workerId: WorkerId
     queues: list[str] | None = None
-    hostname: str = ""
+    hostname: str = Field("", max_length=255)
 
 
-class ClaimBody(BaseModel):
-    workerId: str
+class ClaimBody(Body):
+    workerId: WorkerId
     queues: list[str] | None = None
-    wait: float = 0.0
+    wait: float = Field(0.0, ge=0, allow_inf_nan=False,
+                        description="seconds to wait for a job (at most 30 are waited)")
     jobId: str | None = None
 
 
-class ReportBody(BaseModel):
-    workerId: str
-    mlflowRunId: str | None = None
+class ReportBody(Body):
+    workerId: WorkerId
+    mlflowRunId: str | None = Field(None, max_length=36)
     status: Literal["started", "finished", "failed"] | None = None
-    reason: str | None = None
+    reason: FreeText | None = None
 
 
-class WorkerIdBody(BaseModel):
-    workerId: str
+class WorkerIdBody(Body):
+    workerId: WorkerId
 
 
 def iso(value: dt.datetime | None) -> str | None:

@@ -6,11 +6,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dioptra.db.models import JobLogChunk, utcnow
+from dioptra.services.names import printable
 
 
 def append(session: Session, job_id: str, text: str) -> None:
+    """Keep what was printed; only NUL and lone surrogates, which no database stores,
+    become U+FFFD (one character for one: offsets into the log stay true)."""
     if text:
-        session.add(JobLogChunk(job_id=job_id, data=text))
+        session.add(JobLogChunk(job_id=job_id, data=printable(text)))
 
 
 def note(session: Session, job_id: str, message: str) -> None:

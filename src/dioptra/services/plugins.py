@@ -64,12 +64,14 @@ def get_builtin(name: str) -> TaskPlugin:
     raise NotFound(NOT_FOUND)
 
 
+# Every object key is built from a checked name: '..', NUL or an over-long name in a URL
+# is a 400, never a key outside the package's folder.
 def _files_uri(name: str) -> str:
-    return f"s3://{BUCKET}/{CUSTOM}/{name}"
+    return f"s3://{BUCKET}/{CUSTOM}/{check_plugin_name(name)}"
 
 
 def packed_uri(name: str) -> str:
-    return f"s3://{BUCKET}/.packed/{CUSTOM}/{name}.tar.gz"
+    return f"s3://{BUCKET}/.packed/{CUSTOM}/{check_plugin_name(name)}.tar.gz"
 
 
 def list_custom(store: ObjectStore) -> list[TaskPlugin]:

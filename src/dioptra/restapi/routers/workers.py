@@ -3,11 +3,12 @@
 import json
 import time
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from dioptra.restapi import schemas
 from dioptra.restapi.deps import ctx
+from dioptra.restapi.openapi import BINARY, errors
 from dioptra.services import jobs, plugins, workers
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import NotFound
@@ -38,7 +39,11 @@ def worker_heartbeat(body: schemas.WorkerHeartbeatBody, c: ServiceContext = Depe
     return {"status": "ok"}
 
 
-@router.post("/claim")
+@router.post("/claim", responses={
+    200: {"description": "the job spec of the claimed job (see docs/ARCHITECTURE.md)",
+          "content": {"application/json": {"schema": {"type": "object"}}}},
+    204: {"description": "no job was claimed within `wait` seconds"},
+})
 async def claim(body: schemas.ClaimBody, request: Request) -> Response:
     c: ServiceContext = request.app.state.ctx
     wakeup = request.app.state.wakeup
@@ -56,14 +61,16 @@ async def claim(body: schemas.ClaimBody, request: Request) -> Response:
         await wakeup.wait(event, min(remaining, 5.0))
 
 
-@router.get("/jobs/{jobId}/workflow")
+@router.get("/jobs/{jobId}/workflow", response_class=Response, responses={200: BINARY})
 def download_workflow(jobId: str, c: ServiceContext = Depends(ctx)) -> Response:
     job = jobs.get(c, jobId)
     return Response(content=c.store.get_bytes(job.workflow_uri),
                     media_type="application/octet-stream")
 
 
-@router.get("/plugins/{name}")
+@router.get("/plugins/{name}", response_class=Response, responses={200: {
+    "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+    "description": "the package as a .tar.gz"}})
 def download_plugin(name: str, c: ServiceContext = Depends(ctx)) -> Response:
     uri = plugins.packed_uri(name)
     if not c.store.exists(uri):
@@ -71,21 +78,26 @@ def download_plugin(name: str, c: ServiceContext = Depends(ctx)) -> Response:
     return Response(content=c.store.get_bytes(uri), media_type="application/gzip")
 
 
-@router.post("/jobs/{jobId}/report")
+@router.post("/jobs/{jobId}/report", responses=errors(409))
 def report(jobId: str, body: schemas.ReportBody, c: ServiceContext = Depends(ctx)) -> dict:
     cancel = jobs.report(c, jobId, body.workerId, body.mlflowRunId, body.status, body.reason)
     return {"cancelRequested": cancel}
 
 
-@router.post("/jobs/{jobId}/heartbeat")
+@router.post("/jobs/{jobId}/heartbeat", responses=errors(409))
 def job_heartbeat(jobId: str, body: schemas.WorkerIdBody, c: ServiceContext = Depends(ctx)) -> dict:
     return {"cancelRequested": jobs.heartbeat(c, jobId, body.workerId)}
 
 
-@router.post("/jobs/{jobId}/log")
-async def append_log(jobId: str, request: Request) -> dict:
+@router.post("/jobs/{jobId}/log", responses=errors(409), openapi_extra={"requestBody": {
+    "required": True, "description": "text the entry point printed, UTF-8",
+    "content": {"text/plain": {"schema": {"type": "string"}}}}})
+async def append_log(
+    jobId: str, request: Request,
+    worker_id: str = Header("", alias="X-Dioptra-Worker-Id",
+                            description="the worker that claimed the job"),
+) -> dict:
     c: ServiceContext = request.app.state.ctx
-    worker_id = request.headers.get("x-dioptra-worker-id", "")
     text = (await request.body()).decode("utf-8", errors="replace")
     size = await run_in_threadpool(jobs.append_log, c, jobId, worker_id, text)
     return {"size": size}
