@@ -32,8 +32,11 @@ def _refuse_unstorable(value):
 
 
 class Body(BaseModel):
-    """Every JSON body: no text field may hold what no database stores (NUL, a lone
+    """Every JSON body: types as documented (no ``false`` for a number, no number for a
+    string), and no text field may hold what no database stores (NUL, a lone
     surrogate); a 400 names the field. FreeText fields were cleaned before this runs."""
+
+    model_config = ConfigDict(strict=True)
 
     @field_validator("*", mode="after")
     @classmethod

@@ -25,7 +25,7 @@ def list_jobs(
     return [schemas.job(j) for j in found]
 
 
-@router.post("/", responses=errors(403, 507))
+@router.post("/", responses=errors(403, 404, 507))
 def submit_job(
     request: Request,
     experimentName: str = Form(..., description="name of a registered experiment"),
