@@ -6,8 +6,10 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from annotated_types import Ge, Le
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
+from dioptra.contract import messages
+from dioptra.contract.status import STATUS_VALUES
 from dioptra.db.models import Experiment, Job, Queue
 from dioptra.services.names import printable, text_problem
 from dioptra.services.plugins import TaskPlugin
@@ -17,7 +19,6 @@ INT64_MAX = 2**63 - 1
 DbInt = Annotated[int, Ge(0), Le(INT64_MAX)]
 # Free text kept as sent, NUL and lone surrogates replaced (see services/names.py).
 FreeText = Annotated[str, AfterValidator(printable)]
-WorkerId = Annotated[str, Field(min_length=1, max_length=255)]
 
 
 def _refuse_unstorable(value):
@@ -32,11 +33,8 @@ def _refuse_unstorable(value):
 
 
 class Body(BaseModel):
-    """Every JSON body: types as documented (no ``false`` for a number, no number for a
-    string), and no text field may hold what no database stores (NUL, a lone
+    """Every JSON body: no text field may hold what no database stores (NUL, a lone
     surrogate); a 400 names the field. FreeText fields were cleaned before this runs."""
-
-    model_config = ConfigDict(strict=True)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -71,32 +69,26 @@ class QueueOut(BaseModel):
 
 class StatusBody(Body):
     model_config = ConfigDict(extra="forbid", strict=True)
-    status: Literal["queued", "started", "deferred", "finished", "failed"]
+    # strict mode takes an enum member only, so the wire strings are spelled out here.
+    status: Literal[STATUS_VALUES]  # type: ignore[valid-type]
 
 
-class WorkerHeartbeatBody(Body):
-    workerId: WorkerId
-    queues: list[str] | None = None
-    hostname: str = Field("", max_length=255)
+# The worker API's bodies are the contract's messages (their bounds are part of it),
+# with the text rule of every body and a failure reason kept as free text.
+class WorkerHeartbeatBody(Body, messages.WorkerHeartbeat):
+    pass
 
 
-class ClaimBody(Body):
-    workerId: WorkerId
-    queues: list[str] | None = None
-    wait: float = Field(0.0, ge=0, allow_inf_nan=False,
-                        description="seconds to wait for a job (at most 30 are waited)")
-    jobId: str | None = None
+class ClaimBody(Body, messages.ClaimRequest):
+    pass
 
 
-class ReportBody(Body):
-    workerId: WorkerId
-    mlflowRunId: str | None = Field(None, max_length=36)
-    status: Literal["started", "finished", "failed"] | None = None
+class ReportBody(Body, messages.JobReport):
     reason: FreeText | None = None
 
 
-class WorkerIdBody(Body):
-    workerId: WorkerId
+class WorkerIdBody(Body, messages.JobHeartbeat):
+    pass
 
 
 def iso(value: dt.datetime | None) -> str | None:
