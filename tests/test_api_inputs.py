@@ -25,7 +25,7 @@ from testbed import ServerProcess, free_port, postgres_database, unique
 from workflows import echo_workflow, plugin_archive
 
 TESTS_DIR = Path(__file__).parent
-FUZZ_SECONDS = 20  # per database; the whole run is bounded by it
+FUZZ_SECONDS = 15  # per database; the whole run is bounded by it
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
