@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Le
 from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
@@ -28,6 +28,10 @@ def _refuse_unstorable(value):
             raise ValueError(problem)
     elif isinstance(value, list):
         for item in value:
+            _refuse_unstorable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_unstorable(key)
             _refuse_unstorable(item)
     return value
 
@@ -71,6 +75,18 @@ class StatusBody(Body):
     model_config = ConfigDict(extra="forbid", strict=True)
     # strict mode takes an enum member only, so the wire strings are spelled out here.
     status: Literal[STATUS_VALUES]  # type: ignore[valid-type]
+
+
+class TaskEngineJobBody(Body):
+    """POST /api/v0/job/newTaskEngine: a job from an experiment description (v0)."""
+
+    model_config = ConfigDict(extra="forbid")
+    queue: str
+    experimentName: str
+    experimentDescription: dict[str, Any]
+    globalParameters: dict[str, Any] | None = None
+    timeout: str = "24h"
+    dependsOn: str | None = None
 
 
 # The worker API's bodies are the contract's messages (their bounds are part of it),
