@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 
 from fastapi import FastAPI, Request
@@ -52,11 +53,31 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
 
 
 _METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+_PARAMETER = re.compile(r"\{[^/}]+\}")
+
+
+def _documented_methods(request: Request) -> list[str] | None:
+    """The methods /openapi.json lists at the path template this path falls under,
+    a concrete template before one with parameters (as OpenAPI matches them)."""
+    best: tuple[int, list[str]] | None = None
+    for template, item in request.app.openapi()["paths"].items():
+        pattern = "".join(
+            "[^/]+" if _PARAMETER.fullmatch(part) else re.escape(part)
+            for part in re.split(r"(\{[^/}]+\})", template)
+        )
+        if re.fullmatch(pattern, request.url.path):
+            rank = template.count("{")
+            if best is None or rank < best[0]:
+                best = (rank, sorted(m.upper() for m in item if m.upper() in _METHODS))
+    return None if best is None else best[1]
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method some route serves at this path (Starlette names only the first
-    route's, and each method here is its own route)."""
+    """Every method served at this path: Starlette names only the first route's, and
+    each method here is its own route."""
+    documented = _documented_methods(request)
+    if documented is not None:
+        return ", ".join(documented)
     routes = request.app.router.routes
     return ", ".join(
         method for method in _METHODS
