@@ -3,7 +3,7 @@
 FastAPI documents a 422 that this server never sends (errors.py answers 400) and no
 error answer at all. Here, once for every operation: the 422 goes; 400 is documented
 where the operation takes parameters or a body, 404 where its path names a resource,
-413 where it takes a body, 401 when the server has a token, 500 always; every error
+401 when the server has a token, 500 always; every error
 answer has the ``{"message": ...}`` shape. Answers only some routes give (403, 409,
 502, 507) are declared next to the route with ``errors(...)``.
 """
@@ -22,13 +22,15 @@ DESCRIPTIONS = {
     400: "Bad Request: a parameter or body field is missing, malformed or not allowed "
          "(the message names it)",
     401: "Unauthorized: the server has an API token and the request did not send it",
-    403: "Forbidden: the queue is locked",
+    403: "Forbidden: the queue is locked, or the worker belongs to an earlier server start",
     404: "Not Found: no resource has this id or name",
+    408: "Request Timeout: the client stopped sending the body",
     409: "Conflict: the job is not claimed by this worker, or not in a state that allows it",
     413: "Content Too Large: the request body is over the server's limit",
     500: "Internal Server Error: the message holds an error id to find in the server's log",
     502: "Bad Gateway: the MLflow tracking server failed or cannot be reached",
-    507: "Insufficient Storage: the object store is full or read-only",
+    503: "Service Unavailable: the server's storage is read-only",
+    507: "Insufficient Storage: the server's storage is full",
 }
 
 
@@ -74,7 +76,9 @@ def _document_errors(spec: dict, token: bool) -> None:
             if any(p["in"] == "path" for p in parameters):
                 codes.add(404)
             if "requestBody" in operation:
-                codes.add(413)
+                codes |= {408, 413}
+            if method != "get":
+                codes |= {503, 507}
             if token:
                 codes.add(401)
             for code in sorted(codes):
