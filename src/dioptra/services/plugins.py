@@ -21,7 +21,7 @@ from dioptra.archives import ArchiveError, Limits, pack_directory, safe_extract
 from dioptra.db.models import CustomPlugin, utcnow
 from dioptra.folders import temporary_folder
 from dioptra.services.errors import BadRequest, NotFound
-from dioptra.services.names import check_plugin_name
+from dioptra.services.names import PLUGIN_NAME, check_plugin_name
 from dioptra.storage import ObjectStore
 
 if TYPE_CHECKING:
@@ -84,7 +84,8 @@ def packed_uri(name: str) -> str:
 
 def list_custom(store: ObjectStore) -> list[TaskPlugin]:
     names = store.list_dirs(f"s3://{BUCKET}/{CUSTOM}")
-    return [_custom(store, name) for name in names]
+    # A folder no package name fits (none is uploaded so) is not listed, not an error.
+    return [_custom(store, name) for name in names if PLUGIN_NAME.fullmatch(name)]
 
 
 def _custom(store: ObjectStore, name: str) -> TaskPlugin:
