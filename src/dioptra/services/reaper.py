@@ -11,7 +11,7 @@ from sqlalchemy import select
 from dioptra.contract.status import ENDED_STATUSES, JobStatus
 from dioptra.db.models import Job, Queue, utcnow
 from dioptra.services.context import ServiceContext
-from dioptra.services.lifecycle import Transitions, settle_children
+from dioptra.services.lifecycle import Transitions, locked, settle_children
 
 log = logging.getLogger("dioptra.reaper")
 
@@ -34,7 +34,7 @@ def reap(ctx: ServiceContext) -> list[str]:
         try:
             moves, run_ids = Transitions(), []
             with ctx.db.session() as session:
-                job = session.get(Job, job_id)
+                job = locked(session, job_id)
                 reason = _why_reap(ctx, job, now) if job is not None else None
                 if reason is not None and not JobStatus(job.status).ended:
                     moves.move(session, job, JobStatus.FAILED, reason)
