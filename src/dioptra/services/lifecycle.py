@@ -24,12 +24,12 @@ from dioptra.services.errors import Conflict
 
 
 class Phase(StrEnum):
-    DEFERRED = "deferred"
+    DEFERRED = JobStatus.DEFERRED.value
     WAITING = "queued, not claimed by a worker"
     CLAIMED = "queued, claimed by a worker"
-    STARTED = "started"
-    FINISHED = "finished"
-    FAILED = "failed"
+    STARTED = JobStatus.STARTED.value
+    FINISHED = JobStatus.FINISHED.value
+    FAILED = JobStatus.FAILED.value
 
 
 def locked(session: Session, job_id: str) -> Job | None:
