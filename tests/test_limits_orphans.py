@@ -62,6 +62,17 @@ def worker_ids(pids: set[int]) -> list[str]:
     return found
 
 
+def wait_mlflow_ready(server, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = requests.get(f"{server.url}/health", timeout=10).headers["X-MLflow-State"]
+        assert state != "failed", server.log()[-3000:]
+        if state == "ready":
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"MLflow not ready within {timeout_s}s:\n{server.log()[-3000:]}")
+
+
 def wait_gone(pids: set[int], timeout_s: float = 30) -> set[int]:
     deadline = time.monotonic() + timeout_s
     while alive(pids) and time.monotonic() < deadline:
@@ -71,6 +82,7 @@ def wait_gone(pids: set[int], timeout_s: float = 30) -> set[int]:
 
 def test_kill_9_leaves_no_orphans_and_a_restart_adopts_none(start_server) -> None:
     server = start_server(workers=1, own_mlflow=True)
+    wait_mlflow_ready(server)  # it starts in the background, after /health answers
     children = descendants(server.proc.pid)  # the workers are up once /health answers
     old_workers = worker_ids(children)
     assert len(old_workers) == 1 and old_workers[0].startswith("embedded:")
@@ -81,6 +93,7 @@ def test_kill_9_leaves_no_orphans_and_a_restart_adopts_none(start_server) -> Non
     assert not wait_gone(children), "children outlived the server"
 
     server.start()
+    wait_mlflow_ready(server)
     # The MLflow UI is where it was, and answers (no orphan holds on to its socket).
     first, second = mlflow_ui(server.log())
     assert first == second == f"{server.url}/mlflow/"

@@ -21,7 +21,7 @@ from dioptra.restapi.app import create_app
 from dioptra.restapi.limits import head_timeout_protocol
 from dioptra.services import plugins, reaper
 from dioptra.services.context import ServiceContext
-from dioptra.services.tracking import Tracking
+from dioptra.services.tracking import Readiness, Tracking
 from dioptra.storage import open_store
 from dioptra.worker import sandbox
 
@@ -91,6 +91,11 @@ class TestbedServer:
         # behind the same token check as everything else.
         self.mlflow = MLflowServer(settings.data_dir, private=True)
         self.mlflow.start()
+        # The API answers meanwhile: MLflow takes 10-40 s to start; what needs it waits
+        # on this (services/tracking.py).
+        readiness = Readiness()
+        threading.Thread(target=self._watch_mlflow, args=(readiness,), name="mlflow-start",
+                         daemon=True).start()
         if settings.api_token:
             # MLflow's client sends it as a bearer token: this server's own calls and
             # its embedded workers' (each job gets a token of its own instead).
@@ -98,7 +103,18 @@ class TestbedServer:
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
         host = f"[{host}]" if ":" in host else host
         return Tracking(f"{settings.server_url}{MLFLOW_PREFIX}",
-                        local_uri=f"http://{host}:{settings.port}{MLFLOW_PREFIX}")
+                        local_uri=f"http://{host}:{settings.port}{MLFLOW_PREFIX}",
+                        readiness=readiness)
+
+    def _watch_mlflow(self, readiness: Readiness) -> None:
+        try:
+            self.mlflow.wait_ready()
+        except RuntimeError as exc:
+            log.error("%s", exc)
+            readiness.settle(failure=str(exc))
+            return
+        readiness.settle()
+        log.info("MLflow tracking server ready")
 
     def _dispatchers(self) -> Dispatchers:
         members: list = []
@@ -139,14 +155,11 @@ class TestbedServer:
         return app
 
     def _on_startup(self) -> None:
-        if self.mlflow is not None:
-            self.mlflow.wait_ready()
         self.ctx.dispatcher.start()
         try:
             plugins.record_missing_digests(self.ctx)
         except Exception:  # noqa: BLE001 - an object store away must not stop the start
             log.exception("could not record the digests of the custom plugins")
-        reaper.recover(self.ctx, EMBEDDED_PREFIX)
         threading.Thread(target=self._keep_books, name="reaper", daemon=True).start()
         self._announce_sandbox()
         ui = self.ctx.tracking.tracking_uri + ("/" if self.mlflow is not None else "")
@@ -165,6 +178,11 @@ class TestbedServer:
             log.info("jobs of the embedded workers run in a %s", described)
 
     def _keep_books(self) -> None:
+        # Here, not in the start-up hook: ending a lost job's MLflow run waits for MLflow.
+        try:
+            reaper.recover(self.ctx, EMBEDDED_PREFIX)
+        except Exception:  # noqa: BLE001 - the reaper's rounds recover the rest
+            log.exception("recovery after the restart failed")
         rounds = 0
         while not self._stop.wait(REAP_INTERVAL_S):
             rounds += 1

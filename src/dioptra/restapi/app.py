@@ -6,7 +6,7 @@ import asyncio
 from contextlib import asynccontextmanager
 from functools import partial
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -66,7 +66,10 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
         app.include_router(module.router)
 
     @app.get("/health", tags=["health"])
-    async def health() -> str:
+    async def health(response: Response) -> str:
+        # The body stays Dioptra v0's; the MLflow side (it starts in the background)
+        # is told in a header: starting, ready or failed.
+        response.headers["X-MLflow-State"] = ctx.tracking.readiness.state
         return "healthy"
 
     app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
@@ -86,7 +89,8 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
         return RedirectResponse("/docs")
 
     if mlflow_socket:
-        app.add_middleware(MLflowProxyMiddleware, socket_path=mlflow_socket)
+        app.add_middleware(MLflowProxyMiddleware, socket_path=mlflow_socket,
+                           readiness=ctx.tracking.readiness)
     if ctx.settings.api_token:
         # Jobs get tokens of their own for the MLflow behind this server (and nothing else).
         job_checks = JobTokens(ctx.settings.api_token, partial(job_tokens.is_active, ctx)) \

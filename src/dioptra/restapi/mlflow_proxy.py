@@ -12,6 +12,8 @@ import logging
 
 import httpx
 
+from dioptra.services.tracking import Readiness
+
 log = logging.getLogger("dioptra.restapi")
 
 PREFIX = "/mlflow"
@@ -24,9 +26,10 @@ _DROP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "te", "upgrad
 
 
 class MLflowProxyMiddleware:
-    def __init__(self, app, socket_path: str) -> None:
+    def __init__(self, app, socket_path: str, readiness: Readiness | None = None) -> None:
         self.app = app
         self.socket_path = socket_path
+        self.readiness = readiness or Readiness(ready=True)
         self._client: httpx.AsyncClient | None = None
 
     def client(self) -> httpx.AsyncClient:
@@ -49,6 +52,9 @@ class MLflowProxyMiddleware:
                         "headers": [(b"location", f"{PREFIX}/".encode()),
                                     (b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
+            return
+        if not await self.readiness.wait_async():  # MLflow still starting: bounded wait
+            await _error(send, 503, f"Service Unavailable - {self.readiness.unavailable()}")
             return
         headers = [(k, v) for k, v in scope["headers"] if k not in _DROP_REQUEST]
         # MLflow checks the Host header against DNS rebinding: it sees a local caller.

@@ -2,21 +2,76 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import threading
+import time
 
-from dioptra.services.errors import BadGateway, BadRequest
+from dioptra.services.errors import BadGateway, BadRequest, ServiceUnavailable
+
+# How long a request that needs MLflow waits for it to finish starting before a 503.
+READY_WAIT_S = 60.0
+STARTING = ("The MLflow tracking server is still starting (it starts in the background "
+            "after the API); try again in a few seconds.")
+
+
+class Readiness:
+    """Whether the MLflow tracking server answers yet: the API answers before its own
+    MLflow has started, and whatever needs MLflow waits here, bounded."""
+
+    def __init__(self, ready: bool = False) -> None:
+        self._settled = threading.Event()
+        self.failure: str | None = None
+        if ready:
+            self._settled.set()
+
+    def settle(self, failure: str | None = None) -> None:
+        self.failure = failure
+        self._settled.set()
+
+    @property
+    def state(self) -> str:
+        if not self._settled.is_set():
+            return "starting"
+        return "failed" if self.failure else "ready"
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        self._settled.wait(READY_WAIT_S if timeout_s is None else timeout_s)
+        return self.state == "ready"
+
+    async def wait_async(self, timeout_s: float | None = None) -> bool:
+        # Polled rather than a thread per waiting request: the wait is short and rare.
+        deadline = time.monotonic() + (READY_WAIT_S if timeout_s is None else timeout_s)
+        while not self._settled.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        return self.state == "ready"
+
+    def unavailable(self) -> str:
+        if self.failure:
+            return f"The MLflow tracking server failed to start: {self.failure}"
+        return STARTING
 
 
 class Tracking:
     """``tracking_uri`` is what workers and jobs use; ``local_uri`` (default: the same) is
-    how this server reaches it (its own MLflow through its own port, say)."""
+    how this server reaches it (its own MLflow through its own port, say). ``readiness``
+    says when it answers (default: from the start, an external server)."""
 
-    def __init__(self, tracking_uri: str, local_uri: str | None = None) -> None:
+    def __init__(self, tracking_uri: str, local_uri: str | None = None,
+                 readiness: Readiness | None = None) -> None:
         self.tracking_uri = tracking_uri
         self.local_uri = local_uri or tracking_uri
+        self.readiness = readiness or Readiness(ready=True)
+
+    @property
+    def client(self):
+        """The MLflow client, once MLflow answers (ServiceUnavailable after the bound)."""
+        if not self.readiness.wait():
+            raise ServiceUnavailable(self.readiness.unavailable())
+        return self._client
 
     @functools.cached_property
-    def client(self):
+    def _client(self):
         # Imported here: mlflow takes seconds to import and only this needs it.
         from mlflow import MlflowClient
 

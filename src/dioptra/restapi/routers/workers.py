@@ -56,6 +56,12 @@ async def claim(body: schemas.ClaimBody, request: Request) -> Response:
     wakeup = request.app.state.wakeup
     workers.refuse_strangers(c.embedded_instance, body.worker_id)
     deadline = time.monotonic() + min(max(body.wait, 0.0), MAX_WAIT_S)
+    # A job's run needs the tracking server: none is handed out while MLflow starts.
+    readiness = c.tracking.readiness
+    while not await readiness.wait_async(min(max(deadline - time.monotonic(), 0.0), 0.5)):
+        if (readiness.state == "failed" or time.monotonic() >= deadline
+                or request.app.state.shutting_down):
+            return Response(status_code=204)
     while True:
         event = wakeup.current()
         spec = await run_in_threadpool(
