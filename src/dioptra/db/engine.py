@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_ASSIGNED = r'^{}\s*(?::[^=]*)?=\s*["\']([^"\']+)["\']'
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -41,6 +46,8 @@ def make_engine(uri: str) -> Engine:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["engine"] = engine
@@ -56,7 +63,32 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def upgrade(self) -> None:
+        if self._at_head():
+            return  # the usual restart: Alembic (a second to import) is not needed
+        from alembic import command
+
         command.upgrade(alembic_config(self.engine), "head")
+
+    def _at_head(self) -> bool:
+        """Whether the database is at the newest revision of the migration files (read
+        from their ``revision``/``down_revision`` lines; anything unclear says no, and
+        Alembic decides)."""
+        revisions, parents = set(), set()
+        for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+            source = path.read_text()
+            found = re.search(_ASSIGNED.format("revision"), source, re.MULTILINE)
+            parent = re.search(_ASSIGNED.format("down_revision"), source, re.MULTILINE)
+            if found is None:
+                return False
+            revisions.add(found.group(1))
+            if parent is not None:
+                parents.add(parent.group(1))
+        try:
+            with self.engine.connect() as connection:
+                current = set(connection.scalars(text("SELECT version_num FROM alembic_version")))
+        except SQLAlchemyError:  # no such table: a fresh database
+            return False
+        return bool(current) and current == revisions - parents
 
     @contextmanager
     def session(self) -> Iterator[Session]:
