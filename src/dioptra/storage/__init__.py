@@ -8,7 +8,6 @@ from urllib.parse import unquote, urlsplit
 
 from .base import ObjectNotFound, ObjectStore, parse_uri
 from .local import LocalStore
-from .s3 import S3Store
 
 __all__ = [
     "LocalStore",
@@ -18,6 +17,16 @@ __all__ = [
     "open_store",
     "parse_uri",
 ]
+
+
+def __getattr__(name: str):
+    # S3Store on first use: boto3 takes half a second to import, and most servers
+    # store locally.
+    if name == "S3Store":
+        from .s3 import S3Store
+
+        return S3Store
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _env(name: str) -> str | None:
@@ -36,6 +45,8 @@ def open_store(url: str) -> ObjectStore:
         raise ValueError("the object store URL is empty: give a directory, file:///dir or s3")
     url = url.strip()
     if url in ("s3", "s3://"):
+        from .s3 import S3Store
+
         return S3Store(
             endpoint_url=_env("DIOPTRA_S3_ENDPOINT_URL"),
             access_key=_env("AWS_ACCESS_KEY_ID"),
