@@ -23,6 +23,8 @@ from pathlib import Path
 
 import requests
 
+from dioptra import mlflow_ui as mlflow_ui_links
+
 EXAMPLES = Path(__file__).resolve().parent
 READY_TIMEOUT_S = 240
 
@@ -127,11 +129,12 @@ def main() -> int:
             return 1
         report_run = outcome.run_id("report")
         experiment = outcome.experiment_id
-        print(f"MLflow UI:   {ui}  (experiment digits-evasion)")
+        print(f"MLflow UI:   {mlflow_ui_links.experiment_url(ui, experiment)}  "
+              "(experiment digits-evasion)")
         print(f"report run:  {report_run}")
         print(f"plot:        artifact accuracy_vs_eps.png of that run "
               f"(runs:/{report_run}/accuracy_vs_eps.png)")
-        print(f"             {ui}/#/experiments/{experiment}/runs/{report_run}")
+        print(f"             {mlflow_ui_links.run_url(ui, experiment, report_run)}")
         for path in sorted(data_dir.glob(f"mlflow/**/{report_run}/**/accuracy_vs_eps.png")):
             print(f"             on disk: {path}")
         print(f"\ndone in {time.monotonic() - started:.0f} s; `make serve` serves the same "

@@ -12,7 +12,7 @@ from testbed import ServerProcess, free_port, need
 from dioptra.client import DioptraClient
 from dioptra.mlflow_server import MLflowServer
 
-pytest_plugins = ["ml_fixtures"]
+pytest_plugins = ["ml_fixtures", "browser"]
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "DIOPTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -14,7 +14,7 @@ from dioptra.dispatch.embedded import EMBEDDED_PREFIX, EmbeddedDispatcher
 from dioptra.dispatch.wakeup import WakeUp
 from dioptra.mlflow_server import MLflowServer, preferred_port
 from dioptra.restapi.app import create_app
-from dioptra.services import jobs
+from dioptra.services import experiments, jobs
 from dioptra.services.context import ServiceContext
 from dioptra.services.tracking import Tracking
 from dioptra.storage import open_store
@@ -112,9 +112,21 @@ class TestbedServer:
             self.mlflow.wait_ready()
         self.ctx.dispatcher.start()
         jobs.recover(self.ctx, EMBEDDED_PREFIX)
+        self._tag_experiments()
         threading.Thread(target=self._keep_books, name="reaper", daemon=True).start()
         print(f"Dioptra testbed ready at {self.settings.server_url} "
               f"(MLflow UI at {self.ctx.tracking.tracking_uri})", flush=True)
+
+    def _tag_experiments(self) -> None:
+        # Experiments registered before the testbed tagged them would open on MLflow's
+        # GenAI view. A tracking server that is down must not stop the testbed starting.
+        try:
+            with self.ctx.db.session() as session:
+                tagged = experiments.tag_untagged(session, self.ctx.tracking)
+            if tagged:
+                log.info("tagged %d MLflow experiments as model development", len(tagged))
+        except Exception:  # noqa: BLE001
+            log.warning("could not tag the MLflow experiments", exc_info=True)
 
     def _keep_books(self) -> None:
         while not self._stop.wait(REAP_INTERVAL_S):

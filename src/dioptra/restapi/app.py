@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import fastapi_offline
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 from dioptra import __version__
 from dioptra.dispatch.wakeup import WakeUp
@@ -19,6 +20,8 @@ from dioptra.restapi.cache import RenderedList
 from dioptra.restapi.routers import experiments, jobs, plugins, queues, workers
 from dioptra.restapi.slashes import CollapseSlashesMiddleware
 from dioptra.services.context import ServiceContext
+
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 
 def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown=None) -> FastAPI:
@@ -57,7 +60,9 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
     async def health() -> str:
         return "healthy"
 
-    app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+    # Swagger UI 5 (it renders OpenAPI 3.1, which FastAPI emits) and ReDoc, from the
+    # files that the fastapi-offline package ships: no CDN, so the docs work offline.
+    app.mount("/docs-static", StaticFiles(directory=str(DOCS_ASSETS)), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -66,7 +71,17 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
             title="Dioptra REST API",
             swagger_js_url="/docs-static/swagger-ui-bundle.js",
             swagger_css_url="/docs-static/swagger-ui.css",
-            swagger_favicon_url="/docs-static/favicon-32x32.png",
+            swagger_favicon_url="/docs-static/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="Dioptra REST API",
+            redoc_js_url="/docs-static/redoc.standalone.js",
+            redoc_favicon_url="/docs-static/favicon.png",
+            with_google_fonts=False,
         )
 
     @app.get("/", include_in_schema=False)

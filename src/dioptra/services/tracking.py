@@ -6,6 +6,11 @@ import functools
 
 from dioptra.services.errors import BadGateway, BadRequest
 
+# MLflow 3's UI picks an experiment's view from this tag: without it, it guesses and may
+# open the GenAI view (traces, prompts); this value opens the runs table.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
 
 class Tracking:
     def __init__(self, tracking_uri: str) -> None:
@@ -22,7 +27,9 @@ class Tracking:
         from mlflow.exceptions import MlflowException
 
         try:
-            return int(self.client.create_experiment(name))
+            return int(self.client.create_experiment(
+                name, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+            ))
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_ALREADY_EXISTS":
                 raise BadRequest(
@@ -62,3 +69,25 @@ class Tracking:
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise BadGateway(f"MLflow refused to delete the experiment: {exc.message}") from exc
+
+    def tag_kind(self, experiment_ids: set[int]) -> list[int]:
+        """Give those of ``experiment_ids`` that lack it the experiment-kind tag (for
+        experiments made before the testbed set it); returns the ids it tagged."""
+        from mlflow.entities import ViewType
+
+        tagged = []
+        page_token = None
+        while True:
+            page = self.client.search_experiments(
+                view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=page_token
+            )
+            for experiment in page:
+                key = int(experiment.experiment_id)
+                if key in experiment_ids and EXPERIMENT_KIND_TAG not in experiment.tags:
+                    self.client.set_experiment_tag(
+                        experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+                    )
+                    tagged.append(key)
+            page_token = page.token
+            if not page_token:
+                return tagged
