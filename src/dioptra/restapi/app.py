@@ -9,17 +9,18 @@ from pathlib import Path
 import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from dioptra import __version__
 from dioptra.dispatch.wakeup import WakeUp
 from dioptra.restapi import errors
-from dioptra.restapi.auth import BearerTokenMiddleware
+from dioptra.restapi.auth import BearerTokenMiddleware, Sessions
 from dioptra.restapi.cache import RenderedList
-from dioptra.restapi.routers import experiments, jobs, plugins, queues, workers
+from dioptra.restapi.routers import experiments, extras, jobs, plugins, queues, workers
 from dioptra.restapi.slashes import CollapseSlashesMiddleware
 from dioptra.services.context import ServiceContext
+from dioptra.web import pages
 
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
@@ -53,7 +54,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
         "experiments": RenderedList(lambda: experiments.render_list(ctx)),
     }
     errors.install(app)
-    for module in (experiments, queues, jobs, plugins, workers):
+    for module in (experiments, queues, jobs, plugins, workers, extras):
         app.include_router(module.router)
 
     @app.get("/health", tags=["health"])
@@ -84,11 +85,11 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
             with_google_fonts=False,
         )
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    pages.install(app)  # the web interface, at /
 
+    app.state.sessions = Sessions()
     if ctx.settings.api_token:
-        app.add_middleware(BearerTokenMiddleware, token=ctx.settings.api_token)
+        app.add_middleware(BearerTokenMiddleware, token=ctx.settings.api_token,
+                           sessions=app.state.sessions)
     app.add_middleware(CollapseSlashesMiddleware)  # outermost: before routing and auth
     return app
