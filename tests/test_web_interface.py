@@ -156,7 +156,7 @@ def test_a_job_from_the_form_to_finished(served, browser, archives, api):
     browser.open(f"{served.url}/queues")
     browser.find("#queue-name").send_keys(queue)
     browser.find("#queue-name").submit()
-    browser.wait_text(queue, "open", "embedded workers")
+    browser.wait_text(queue, "open", "embedded:")
     browser.screenshot("queues")
 
     browser.open(f"{served.url}/submit")
@@ -183,7 +183,8 @@ def test_a_job_from_the_form_to_finished(served, browser, archives, api):
     text = browser.wait_text("Metrics", "Lineage")
     assert "train" in text and experiment in text
     assert browser.find("#log").text.strip(), "the log is shown"
-    assert api.get(f"{served.url}/api/v0/job/{job_id}").json()["entryPointKwargs"] == "-P epochs=1"
+    kwargs = api.get(f"{served.url}/api/v0/job/{job_id}").json()["entryPointKwargs"]
+    assert kwargs.startswith("-P epochs=1 -P batch_size=64 ")
     browser.screenshot("job-train")
 
 
@@ -205,7 +206,7 @@ def test_metric_chart_image_compare_and_cancel(served, browser, archives, api):
     browser.screenshot("job-plot")
 
     # Jobs table: live, filtered, two selected for the comparison.
-    browser.open(f"{served.url}/jobs?experimentId=")
+    browser.open(f"{served.url}/jobs?experimentId=&status=")  # empty filters: any
     browser.find(f"tr[data-job-id='{second}']")
     browser.wait_until(lambda: "finished" in browser.find(f"tr[data-job-id='{second}']").text,
                        "the second job to finish in the live table", timeout_s=180)
@@ -275,6 +276,6 @@ def test_queue_lock_plugins_workers_and_a_narrow_window(served, browser, archive
 
     browser.resize(420, 800)
     browser.open(f"{served.url}/jobs")
-    browser.find("#jobs-table")
+    browser.wait_until(lambda: browser.find_all("#jobs-table, .empty"), "the jobs or none")
     assert browser.js("return document.documentElement.scrollWidth") <= 440
     browser.screenshot("jobs-narrow")

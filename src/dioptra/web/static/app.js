@@ -25,6 +25,12 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
+// replaceChildren that takes what h() takes: nested lists, and nothing for null/false.
+function fill(el, ...children) {
+  el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false)
+    .map((c) => (c instanceof Node ? c : document.createTextNode(String(c)))));
+}
+
 class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
@@ -111,21 +117,21 @@ async function experimentsPage() {
       notice(`Experiment ${name.value} registered.`); name.value = ""; await render();
     } catch (err) { fieldError("experiment-name", err.message); }
   } }, field("experiment-name", "New experiment", name), h("button", { class: "primary", type: "submit" }, "Register experiment"));
-  content.replaceChildren(form, list);
+  fill(content, form, list);
 
   async function render() {
     const rows = await api("/api/v0/overview/experiments");
     if (!rows.length) {
-      list.replaceChildren(empty("No experiment yet: register one with the form above, then submit jobs to it."));
+      fill(list, empty("No experiment yet: register one with the form above, then submit jobs to it."));
       return;
     }
-    list.replaceChildren(table(["Name", "Id", "Jobs", "Last activity", ""], rows.map((x) => {
+    fill(list, table(["Name", "Id", "Jobs", "Last activity", ""], rows.map((x) => {
       const total = Object.values(x.jobs).reduce((a, b) => a + b, 0);
       const counts = STATUSES.filter((s) => x.jobs[s]).map((s) => `${x.jobs[s]} ${s}`).join(", ");
       const rename = h("button", { type: "button", onclick: async () => {
         const input = h("input", { value: x.name, "aria-label": `New name for ${x.name}` });
         const cell = rename.parentElement;
-        cell.replaceChildren(h("form", { class: "inline", onsubmit: async (e) => {
+        fill(cell, h("form", { class: "inline", onsubmit: async (e) => {
           e.preventDefault();
           try { await send(`/api/v0/experiment/${x.experimentId}`, "PUT", { name: input.value }); notice("Renamed."); await render(); }
           catch (err) { notice(err.message, true); }
@@ -150,7 +156,7 @@ async function experimentsPage() {
 
 async function jobsPage() {
   const q = params();
-  const [experiments, queues] = await Promise.all([api("/api/v0/experiment/"), api("/api/v0/queue/")]);
+  const [experiments, queues] = await Promise.all([api("/api/v0/experiment/"), api("/api/v0/overview/queues")]);
   const pick = (id, label, options, value) => field(id, label, h("select", { id, name: id },
     h("option", { value: "" }, "any"), options.map(([v, t]) => h("option", { value: v, selected: String(v) === value }, t))));
   const filters = h("form", { class: "inline", id: "job-filters" },
@@ -172,14 +178,15 @@ async function jobsPage() {
     history.replaceState(null, "", "?" + next.toString());
     offset = 0; refresh();
   });
-  content.replaceChildren(filters, h("div", { class: "actions" }, h("a", { href: "/submit" }, "Submit a job"), compare), list);
+  fill(content, filters, h("div", { class: "actions" }, h("a", { href: "/submit" }, "Submit a job"), compare), list);
 
   async function refresh() {
     const query = new URLSearchParams(location.search);
+    for (const [k, v] of [...query]) if (!v || k === "offset") query.delete(k);
     query.set("limit", limit); query.set("offset", offset);
     const page = await api("/api/v0/overview/jobs?" + query.toString());
     if (!page.total) {
-      list.replaceChildren(empty("No job matches. ", h("a", { href: "/submit" }, "Submit a job"), " or change the filters."));
+      fill(list, empty("No job matches. ", h("a", { href: "/submit" }, "Submit a job"), " or change the filters."));
       return;
     }
     const rows = page.jobs.map((j) => h("tr", { "data-job-id": j.jobId },
@@ -194,7 +201,7 @@ async function jobsPage() {
       h("button", { type: "button", disabled: offset + limit >= page.total, onclick: () => { offset += limit; refresh(); } }, "Older"));
     const heads = ["", "Job", "Status", "Experiment", "Entry point",
       h("th", { scope: "col", class: "hide-narrow" }, "Parameters"), h("th", { scope: "col", class: "hide-narrow" }, "Queue"), "Submitted"];
-    list.replaceChildren(table(heads, rows, { id: "jobs-table" }), pager);
+    fill(list, table(heads, rows, { id: "jobs-table" }), pager);
   }
   poll(refresh);  // live: the table follows the jobs without reloading the page
 }
@@ -213,16 +220,16 @@ async function jobPage() {
     const a = h("a", { href: URL.createObjectURL(new Blob([logText], { type: "text/plain" })), download: `job-${jobId}.log` });
     a.click();
   } }, "Download log");
-  content.replaceChildren(actions, h("div", { class: "grid" }, overview, h("div", {}, h("h2", {}, "Log"), download, logBox)),
+  fill(content, actions, h("div", { class: "grid" }, overview, h("div", {}, h("h2", {}, "Log"), download, logBox)),
     h("h2", {}, "Metrics"), metrics, h("h2", {}, "Artifacts"), artifacts);
 
   let job = null; let runShown = false; let offset = 0;
   async function refreshJob() {
     job = await api(`/api/v0/overview/jobs?text=${encodeURIComponent(jobId)}&limit=1`).then((p) => p.jobs.find((j) => j.jobId === jobId));
-    if (!job) { content.replaceChildren(empty(`No job ${jobId}. `, h("a", { href: "/jobs" }, "All jobs"))); return false; }
+    if (!job) { fill(content, empty(`No job ${jobId}. `, h("a", { href: "/jobs" }, "All jobs"))); return false; }
     const children = await api(`/api/v0/overview/jobs?dependsOn=${encodeURIComponent(jobId)}&limit=100`);
     const kwargs = parseKwargs(job.entryPointKwargs);
-    overview.replaceChildren(h("dl", { class: "kv" },
+    fill(overview, h("dl", { class: "kv" },
       h("dt", {}, "Status"), h("dd", { id: "job-status" }, statusBadge(job.status), job.reason ? h("span", { class: "muted" }, ` (${job.reason})`) : null),
       h("dt", {}, "Job id"), h("dd", {}, job.jobId),
       h("dt", {}, "Experiment"), h("dd", {}, h("a", { href: `/jobs?experimentId=${job.experimentId}` }, job.experimentName)),
@@ -237,7 +244,7 @@ async function jobPage() {
       h("dt", {}, "MLflow run"), h("dd", { id: "mlflow-run" }, job.mlflowRunId || "not yet")),
       Object.keys(kwargs).length ? [h("h2", {}, "Parameters"), table(["Name", "Value"], Object.entries(kwargs).map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, v))))] : null);
     const running = job.status === "queued" || job.status === "started" || job.status === "deferred";
-    actions.replaceChildren(
+    fill(actions, 
       running ? h("button", { type: "button", class: "danger", id: "cancel-job", onclick: async () => {
         if (!confirm(`Cancel job ${jobId}?`)) return;
         try { await send(`/api/v0/job/${jobId}/cancel`, "POST"); notice("Cancel requested."); await refreshJob(); }
@@ -268,12 +275,12 @@ async function jobPage() {
   async function showRun() {
     runShown = true;
     let run;
-    try { run = await api(`/api/v0/job/${jobId}/run`); } catch (err) { metrics.replaceChildren(empty(err.message)); return; }
+    try { run = await api(`/api/v0/job/${jobId}/run`); } catch (err) { fill(metrics, empty(err.message)); return; }
     const keys = Object.keys(run.metrics);
-    if (!keys.length) metrics.replaceChildren(empty("No metric logged (yet)."));
+    if (!keys.length) fill(metrics, empty("No metric logged (yet)."));
     else {
       const charts = h("div", { class: "grid" });
-      metrics.replaceChildren(table(["Metric", "Latest value"], keys.map((k) => h("tr", {}, h("td", {}, k), h("td", {}, fmt(run.metrics[k]))))), charts);
+      fill(metrics, table(["Metric", "Latest value"], keys.map((k) => h("tr", {}, h("td", {}, k), h("td", {}, fmt(run.metrics[k]))))), charts);
       for (const key of keys) {
         const history = await api(`/api/v0/job/${jobId}/metrics/${encodeURIComponent(key)}`);
         const box = h("div", { class: "chart", "data-metric": key, role: "img", "aria-label": `chart of ${key} over steps` });
@@ -285,7 +292,7 @@ async function jobPage() {
     }
     const lineage = Object.entries(run.tags).filter(([k]) => !k.startsWith("mlflow.") || k === "mlflow.source.name");
     if (lineage.length) overview.append(h("h2", {}, "Lineage"), table(["Tag", "Value"], lineage.map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, v)))));
-    artifacts.replaceChildren(await artifactTree(""));
+    fill(artifacts, await artifactTree(""));
   }
 
   async function artifactTree(path) {
@@ -326,9 +333,9 @@ function parseKwargs(text) {
 
 async function submitPage() {
   const q = params();
-  const [experiments, queues, recent] = await Promise.all([api("/api/v0/experiment/"), api("/api/v0/queue/"), api("/api/v0/overview/jobs?limit=100")]);
+  const [experiments, queues, recent] = await Promise.all([api("/api/v0/experiment/"), api("/api/v0/overview/queues"), api("/api/v0/overview/jobs?limit=100")]);
   if (!experiments.length || !queues.length) {
-    content.replaceChildren(empty(!experiments.length ? "No experiment yet: " : "No queue yet: ",
+    fill(content, empty(!experiments.length ? "No experiment yet: " : "No queue yet: ",
       h("a", { href: !experiments.length ? "/" : "/queues" }, !experiments.length ? "register an experiment" : "register a queue"), " first."));
     return;
   }
@@ -340,7 +347,7 @@ async function submitPage() {
   const select = (id, options, value) => h("select", { id, name: id, required: true },
     options.map(([v, t]) => h("option", { value: v, selected: v === value }, t)));
   const experiment = select("experimentName", experiments.map((e) => [e.name, e.name]), rerun && rerun.experimentName);
-  const queue = select("queue", queues.map((x) => [x.name, x.name]), rerun && rerun.queueName);
+  const queue = select("queue", queues.map((x) => [x.name, x.locked ? `${x.name} (locked)` : x.name]), rerun && rerun.queueName);
   const file = h("input", { id: "workflow", name: "workflow", type: "file", accept: ".tar,.gz,.tgz,.bz2,.xz,.zip", required: !rerun });
   const entry = h("select", { id: "entryPoint", name: "entryPoint", required: true, disabled: true }, h("option", { value: "" }, "choose an archive first"));
   const paramBox = h("div", { id: "parameters" });
@@ -355,14 +362,14 @@ async function submitPage() {
     try { project = await api("/api/v0/workflow/entryPoints", { method: "POST", body: form }); }
     catch (err) { fieldError("workflow", err.message); entry.disabled = true; return; }
     archive = { blob, name };
-    entry.replaceChildren(...project.entryPoints.map((ep) => h("option", { value: ep.name, selected: rerun && rerun.entryPoint === ep.name }, ep.name)));
+    fill(entry, ...project.entryPoints.map((ep) => h("option", { value: ep.name, selected: rerun && rerun.entryPoint === ep.name }, ep.name)));
     entry.disabled = false;
     showParams();
   }
   function showParams() {
     const ep = project && project.entryPoints.find((x) => x.name === entry.value);
     const given = rerun && rerun.entryPoint === entry.value ? parseKwargs(rerun.entryPointKwargs) : {};
-    paramBox.replaceChildren(!ep || !ep.parameters.length ? h("p", { class: "muted" }, "This entry point takes no parameters.") : h("fieldset", {}, h("legend", {}, `Parameters of ${ep.name}`),
+    fill(paramBox, !ep || !ep.parameters.length ? h("p", { class: "muted" }, "This entry point takes no parameters.") : h("fieldset", {}, h("legend", {}, `Parameters of ${ep.name}`),
       ep.parameters.map((p) => field(`param-${p.name}`, p.name, h("input", {
         id: `param-${p.name}`, "data-param": p.name, "data-type": p.type, required: p.required,
         value: given[p.name] ?? p.default ?? "", inputmode: p.type === "float" ? "decimal" : null,
@@ -408,7 +415,7 @@ async function submitPage() {
   field("entryPoint", "Entry point", entry), paramBox,
   field("dependsOn", "Run after job", dependsOn, "(optional)"), field("timeout", "Timeout", timeout, "(e.g. 30m, 1h, 2d)"),
   h("button", { type: "submit", class: "primary" }, "Submit job"));
-  content.replaceChildren(rerun ? h("p", {}, "Re-running job ", jobLink(rerun.jobId, rerun.jobId), ": change what you need.") : "", form);
+  fill(content, rerun ? h("p", {}, "Re-running job ", jobLink(rerun.jobId, rerun.jobId), ": change what you need.") : "", form);
   if (rerun) {
     const answer = await fetch(`/api/v0/job/${rerun.jobId}/workflow`, { credentials: "same-origin" });
     if (answer.ok) await loadArchive(await answer.blob(), "workflow.tar.gz");
@@ -425,11 +432,11 @@ async function queuesPage() {
     try { await send("/api/v0/queue/", "POST", { name: name.value }); notice(`Queue ${name.value} registered.`); name.value = ""; await render(); }
     catch (err) { fieldError("queue-name", err.message); }
   } }, field("queue-name", "New queue", name), h("button", { type: "submit", class: "primary" }, "Register queue"));
-  content.replaceChildren(form, list);
+  fill(content, form, list);
   async function render() {
     const rows = await api("/api/v0/overview/queues");
-    if (!rows.length) { list.replaceChildren(empty("No queue yet: register one with the form above (jobs are submitted to a queue).")); return; }
-    list.replaceChildren(table(["Queue", "State", "Queued", "Running", "Workers", ""], rows.map((x) => h("tr", { "data-queue": x.name },
+    if (!rows.length) { fill(list, empty("No queue yet: register one with the form above (jobs are submitted to a queue).")); return; }
+    fill(list, table(["Queue", "State", "Queued", "Running", "Workers", ""], rows.map((x) => h("tr", { "data-queue": x.name },
       h("td", {}, x.name), h("td", {}, x.locked ? h("span", { class: "warn" }, "locked (refuses new jobs)") : "open"),
       h("td", {}, x.queued), h("td", {}, x.running),
       h("td", {}, x.workers.length ? x.workers.join(", ") : x.served ? "embedded workers" : h("span", { class: "warn" }, "⚠ no live worker serves this queue: its jobs wait")),
@@ -462,11 +469,11 @@ async function pluginsPage() {
     catch (err) { fieldError(/taskPluginFile|archive|file/i.test(err.message) ? "plugin-file" : "plugin-name", err.message); }
   } }, field("plugin-name", "Package name", name), field("plugin-file", "Package archive", file, "(tar or zip)"),
   h("button", { type: "submit", class: "primary" }, "Upload plugin"));
-  content.replaceChildren(h("h2", {}, "Upload a package to dioptra_custom"), form, list, viewer);
+  fill(content, h("h2", {}, "Upload a package to dioptra_custom"), form, list, viewer);
 
   async function show(plugin, module) {
     const src = await api(`/api/v0/taskPlugin/${plugin.collection}/${plugin.taskPluginName}/source?module=${encodeURIComponent(module)}`);
-    viewer.replaceChildren(h("h2", {}, `${plugin.collection}.${plugin.taskPluginName} / ${module}`),
+    fill(viewer, h("h2", {}, `${plugin.collection}.${plugin.taskPluginName} / ${module}`),
       h("p", {}, src.functions.length ? `Registers: ${src.functions.join(", ")}` : "Registers no task plugin function."),
       h("div", { html: src.html }));
     viewer.scrollIntoView({ block: "nearest" });
@@ -474,7 +481,7 @@ async function pluginsPage() {
   async function render() {
     const plugins = await api("/api/v0/taskPlugin/");
     const custom = plugins.filter((p) => p.collection === "dioptra_custom");
-    list.replaceChildren(
+    fill(list, 
       ["dioptra_builtins", "dioptra_custom"].map((collection) => [h("h2", {}, collection),
         collection === "dioptra_custom" && !custom.length ? empty("No custom package yet: upload one with the form above.") :
         table(["Package", "Modules", ""], plugins.filter((p) => p.collection === collection).map((p) => h("tr", { "data-plugin": p.taskPluginName },
@@ -494,7 +501,7 @@ async function pluginsPage() {
 async function workersPage() {
   poll(async () => {
     const rows = await api("/api/v0/overview/workers");
-    content.replaceChildren(!rows.length ? empty("No live worker. Start one with `dioptra worker --server ", location.origin, " --queue NAME`, or run the server with embedded workers.") :
+    fill(content, !rows.length ? empty("No live worker. Start one with `dioptra worker --server ", location.origin, " --queue NAME`, or run the server with embedded workers.") :
       table(["Worker", "Host", "Queues", "Running", "Last heard from"], rows.map((w) => h("tr", {},
         h("td", {}, w.workerId), h("td", {}, w.hostname), h("td", {}, w.queues ? w.queues.join(", ") : "every queue"),
         h("td", {}, w.running.length ? w.running.map((id) => [jobLink(id), " "]) : "idle"), timeCell(w.lastSeen)))));
@@ -506,7 +513,7 @@ async function workersPage() {
 async function comparePage() {
   const ids = (params().get("jobs") || "").split(",").filter(Boolean);
   if (ids.length < 2) {
-    content.replaceChildren(empty("Select two or more jobs in the ", h("a", { href: "/jobs" }, "jobs table"), " and press “Compare selected”."));
+    fill(content, empty("Select two or more jobs in the ", h("a", { href: "/jobs" }, "jobs table"), " and press “Compare selected”."));
     return;
   }
   const runs = await Promise.all(ids.map(async (id) => {
@@ -519,7 +526,7 @@ async function comparePage() {
   const metric = h("select", { id: "compare-metric" }, metricKeys.map((k) => h("option", { value: k }, k)));
   const param = h("select", { id: "compare-param" }, paramKeys.map((k) => h("option", { value: k }, k)));
   const chart = h("div", { class: "chart", id: "compare-chart", role: "img", "aria-label": "chart of the metric against the parameter" });
-  content.replaceChildren(
+  fill(content, 
     runs.some((r) => !r.run) ? h("p", { class: "warn" }, runs.filter((r) => !r.run).map((r) => `${r.id.slice(0, 8)}: ${r.error}`).join("; ")) : "",
     h("h2", {}, "Parameters"), table(header, rowsOf("params", paramKeys), { id: "compare-params" }),
     h("h2", {}, "Final metrics"), table(header, rowsOf("metrics", metricKeys), { id: "compare-metrics" }),
@@ -541,4 +548,4 @@ async function comparePage() {
 
 const PAGES = { experiments: experimentsPage, jobs: jobsPage, job: jobPage, submit: submitPage,
   queues: queuesPage, plugins: pluginsPage, workers: workersPage, compare: comparePage };
-PAGES[root.dataset.page]().catch((err) => { notice(err.message, true); content.replaceChildren(); });
+PAGES[root.dataset.page]().catch((err) => { notice(err.message, true); fill(content); });
