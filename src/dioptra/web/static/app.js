@@ -521,15 +521,15 @@ async function comparePage() {
   }));
   const keysOf = (kind) => [...new Set(runs.flatMap((r) => (r.run ? Object.keys(r.run[kind]) : [])))].sort();
   const paramKeys = keysOf("params"); const metricKeys = keysOf("metrics");
-  const header = ["", ...runs.map((r) => h("th", { scope: "col" }, jobLink(r.id)))];
+  const header = () => ["", ...runs.map((r) => h("th", { scope: "col" }, jobLink(r.id)))];
   const rowsOf = (kind, keys) => keys.map((k) => h("tr", {}, h("th", { scope: "row" }, k), runs.map((r) => h("td", {}, r.run && k in r.run[kind] ? fmt(r.run[kind][k]) : "—"))));
   const metric = h("select", { id: "compare-metric" }, metricKeys.map((k) => h("option", { value: k }, k)));
   const param = h("select", { id: "compare-param" }, paramKeys.map((k) => h("option", { value: k }, k)));
   const chart = h("div", { class: "chart", id: "compare-chart", role: "img", "aria-label": "chart of the metric against the parameter" });
   fill(content, 
     runs.some((r) => !r.run) ? h("p", { class: "warn" }, runs.filter((r) => !r.run).map((r) => `${r.id.slice(0, 8)}: ${r.error}`).join("; ")) : "",
-    h("h2", {}, "Parameters"), table(header, rowsOf("params", paramKeys), { id: "compare-params" }),
-    h("h2", {}, "Final metrics"), table(header, rowsOf("metrics", metricKeys), { id: "compare-metrics" }),
+    h("h2", {}, "Parameters"), table(header(), rowsOf("params", paramKeys), { id: "compare-params" }),
+    h("h2", {}, "Final metrics"), table(header(), rowsOf("metrics", metricKeys), { id: "compare-metrics" }),
     h("h2", {}, "Chart"), h("form", { class: "inline" }, field("compare-metric", "Metric", metric), field("compare-param", "against parameter", param)), chart);
   const draw = () => {
     const points = runs.filter((r) => r.run && metric.value in r.run.metrics && param.value in r.run.params)
