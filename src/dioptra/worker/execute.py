@@ -43,6 +43,7 @@ from dioptra.contract.mlproject import (
 from dioptra.contract.status import JobStatus
 from dioptra.worker.api import ServerAPI, ServerAPIError
 from dioptra.worker.runner import RunResult, run_command
+from dioptra.worker.v0_environment import lay_out_plugin_dir, python_path, v0_variables
 
 log = logging.getLogger("dioptra.worker")
 
@@ -174,6 +175,7 @@ class _Job:
         # 3. Custom task plugins, importable as dioptra_custom.<name>.
         plugins_dir = tmp / "plugins"
         plugin_digests = self._fetch_plugins(tmp, plugins_dir / "dioptra_custom", safe_extract)
+        lay_out_plugin_dir(plugins_dir)  # + dioptra_builtins: $DIOPTRA_PLUGIN_DIR as in v0
         # Built now so that a missing 'path' value also fails before any MLflow run exists.
         command = project.command(entry_point, params, tmp / "storage")
         self._check_cancel()
@@ -294,8 +296,8 @@ class _Job:
         )
         # Progress bars of artifact downloads are noise in a job log (the user may opt in).
         env.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        path = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugins_dir), path]))
+        env.update(v0_variables(plugins_dir, self.work_root, env))
+        env["PYTHONPATH"] = python_path(plugins_dir, env)
         # "python" in an MLproject command means the worker's interpreter (its venv), even
         # when the worker was started without activating it.
         bindir = str(Path(sys.executable).parent)
