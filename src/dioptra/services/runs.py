@@ -54,14 +54,15 @@ def metric_history(tracking: Tracking, job: Job, key: str) -> list[dict]:
 
 
 def _check_path(path: str) -> str:
-    path = path.strip("/")
+    path = path.rstrip("/")
     if path and (posixpath.isabs(path) or ".." in path.split("/") or "\\" in path):
         raise BadRequest(f"path {path!r} is not a path inside the run's artifacts.")
     return path
 
 
 def list_artifacts(tracking: Tracking, job: Job, path: str = "") -> list[dict]:
-    found = _mlflow_call(tracking.client.list_artifacts, _run_id(job), _check_path(path) or None)
+    run_id, path = _run_id(job), _check_path(path)  # checked before MLflow is asked
+    found = _mlflow_call(tracking.client.list_artifacts, run_id, path or None)
     return [{"path": f.path, "isDir": f.is_dir, "size": f.file_size} for f in found]
 
 
@@ -70,8 +71,9 @@ def read_artifact(tracking: Tracking, job: Job, path: str) -> tuple[bytes, str, 
     path = _check_path(path)
     if not path:
         raise BadRequest("path names no artifact file.")
+    run_id = _run_id(job)
     with tempfile.TemporaryDirectory(prefix="dioptra-artifact-") as tmp:
-        local = Path(_mlflow_call(tracking.client.download_artifacts, _run_id(job), path, tmp))
+        local = Path(_mlflow_call(tracking.client.download_artifacts, run_id, path, tmp))
         if local.is_dir():
             raise BadRequest(f"path {path!r} is a folder: list it instead.")
         data = local.read_bytes()
