@@ -34,7 +34,8 @@ def _mlflow_call(call, *args, **kwargs):
 
 
 def summary(tracking: Tracking, job: Job) -> dict:
-    run = _mlflow_call(tracking.client.get_run, _run_id(job))
+    run_id = _run_id(job)
+    run = _mlflow_call(tracking.client.get_run, run_id)
     return {
         "runId": run.info.run_id,
         "experimentId": run.info.experiment_id,
@@ -48,7 +49,8 @@ def summary(tracking: Tracking, job: Job) -> dict:
 
 
 def metric_history(tracking: Tracking, job: Job, key: str) -> list[dict]:
-    history = _mlflow_call(tracking.client.get_metric_history, _run_id(job), key)
+    run_id = _run_id(job)
+    history = _mlflow_call(tracking.client.get_metric_history, run_id, key)
     return [{"step": m.step, "value": m.value, "timestamp": m.timestamp}
             for m in sorted(history, key=lambda m: (m.step, m.timestamp))]
 
