@@ -137,6 +137,7 @@ def main() -> int:
         print(f"             {mlflow_ui_links.run_url(ui, experiment, report_run)}")
         for path in sorted(data_dir.glob(f"mlflow/**/{report_run}/**/accuracy_vs_eps.png")):
             print(f"             on disk: {path}")
+        print(f"web interface: {url}/jobs?experimentId={experiment}  (after `make serve`)")
         print(f"\ndone in {time.monotonic() - started:.0f} s; `make serve` serves the same "
               "data again to browse the runs")
         return 0
