@@ -5,6 +5,7 @@ through the testbed on its runs table, not on MLflow's GenAI view."""
 from __future__ import annotations
 
 import pytest
+import requests
 from testbed import ServerProcess, free_port, unique
 
 from dioptra import mlflow_ui
@@ -50,8 +51,10 @@ def test_mlflow_ui_opens_a_testbed_experiment_on_its_runs_table(served, mlflow_u
     tracking.log_metric(run.info.run_id, "adv_accuracy", 0.25)
     tracking.set_terminated(run.info.run_id)
 
-    # The address the testbed hands out (demo, web interface) for the experiment.
-    browser.open(mlflow_ui.experiment_url(mlflow_uri, experiment_id))
+    # The MLflow UI where the server says it is, at the address the testbed hands out
+    # (demo, web interface) for the experiment.
+    ui = requests.get(f"{served.url}/api/v0/overview/config", timeout=30).json()["mlflowUi"]
+    browser.open(mlflow_ui.experiment_url(ui, experiment_id))
     text = browser.wait_text("fgm-eps-0.3", "Run Name", "1 matching run")
     assert name in text
     for genai in ("Detect Issues", "No data available", "Tokens per Trace"):

@@ -223,6 +223,19 @@ def test_metric_chart_image_compare_and_cancel(served, browser, archives, api):
         assert len(browser.find_all(f"{table} thead a")) == 2, table
     browser.screenshot("compare")
 
+    # Re-run: the same archive, entry point and parameters, offered for editing.
+    browser.open(f"{served.url}/submit?rerun={first}")
+    browser.wait_until(lambda: browser.find("#entryPoint").is_enabled(), "the job's archive")
+    assert browser.find("#entryPoint").get_attribute("value") == "plot"
+    eps = browser.find("#param-eps")
+    assert eps.get_attribute("value") == "0.1"
+    eps.clear()
+    eps.send_keys("0.3")
+    browser.find("#submit-form button[type=submit]").click()
+    browser.wait_until(lambda: "/jobs/" in browser.url, "the re-run's page")
+    rerun = api.get(f"{served.url}/api/v0/job/{browser.url.rsplit('/', 1)[1]}").json()
+    assert rerun["entryPointKwargs"] == "-P eps=0.3" and rerun["entryPoint"] == "plot"
+
     # A running job is cancelled from its page.
     sleeper = submit_plot(served, experiment, queue, archives["plot"], 0, entry="sleep")
     browser.open(f"{served.url}/jobs/{sleeper}")
