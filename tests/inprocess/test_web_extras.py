@@ -100,6 +100,8 @@ def test_job_summaries_filters_and_paging(bed):
     assert [j["jobId"] for j in by_text["jobs"]] == [child]
     children = bed.api.get("/api/v0/overview/jobs", params={"dependsOn": first}).json()
     assert [j["jobId"] for j in children["jobs"]] == [child]
+    one = bed.api.get("/api/v0/overview/jobs", params={"jobId": child}).json()
+    assert one["total"] == 1 and one["jobs"][0]["dependsOn"] == first
     page = bed.api.get("/api/v0/overview/jobs", params={"limit": 1, "offset": 1}).json()
     assert page["total"] == 2 and [j["jobId"] for j in page["jobs"]] == [first]
     bad = bed.api.get("/api/v0/overview/jobs", params={"status": "done"})

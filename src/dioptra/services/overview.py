@@ -75,7 +75,8 @@ def live_workers(session: Session, settings: Settings) -> list[dict]:
 def find_jobs(session: Session, status: str | None = None, experiment_id: int | None = None,
               queue: str | None = None, entry_point: str | None = None,
               text: str | None = None, depends_on: str | None = None,
-              limit: int = 50, offset: int = 0) -> tuple[int, list[tuple[Job, str, str]]]:
+              limit: int = 50, offset: int = 0, job_id: str | None = None,
+              ) -> tuple[int, list[tuple[Job, str, str]]]:
     """Jobs newest first with their experiment's and queue's names, and the total."""
     query = (select(Job, Experiment.name, Queue.name)
              .join(Experiment, Experiment.experiment_id == Job.experiment_id)
@@ -92,6 +93,8 @@ def find_jobs(session: Session, status: str | None = None, experiment_id: int | 
         query = query.where(Job.entry_point == entry_point)
     if depends_on:
         query = query.where(Job.depends_on == depends_on)
+    if job_id:
+        query = query.where(Job.job_id == job_id)
     if text:
         pattern = f"%{text.lower()}%"
         query = query.where(or_(

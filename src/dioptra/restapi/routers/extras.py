@@ -6,7 +6,7 @@ New paths only: a v0 client never sees a changed response.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
@@ -65,23 +65,22 @@ def find_jobs(
     text: str | None = Query(None, description="in the id, entry point, parameters, "
                              "experiment or queue name"),
     dependsOn: str | None = Query(None, description="only the children of this job"),
+    jobId: str | None = Query(None, description="only this job"),
     limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
     c: ServiceContext = Depends(ctx),
 ) -> dict:
     """Jobs newest first, filtered, one page at a time, with the total."""
     with c.db.session() as s:
         total, rows = overview.find_jobs(s, status, experimentId, queue, entryPoint, text,
-                                         dependsOn, limit, offset)
+                                         dependsOn, limit, offset, jobId)
         return {"total": total, "offset": offset, "limit": limit,
                 "jobs": [job_row(*row) for row in rows]}
 
 
 @router.get("/api/v0/overview/config")
-def interface_config(request: Request, c: ServiceContext = Depends(ctx)) -> dict:
+def interface_config(c: ServiceContext = Depends(ctx)) -> dict:
     """Where the MLflow UI is, for links to runs."""
-    return {"mlflowUi": getattr(request.app.state, "mlflow_ui", None)
-            or c.tracking.tracking_uri,
-            "login": bool(c.settings.api_token)}
+    return {"mlflowUi": c.tracking.tracking_uri, "login": bool(c.settings.api_token)}
 
 
 @router.post("/api/v0/workflow/entryPoints")

@@ -225,7 +225,7 @@ async function jobPage() {
 
   let job = null; let runShown = false; let offset = 0;
   async function refreshJob() {
-    job = await api(`/api/v0/overview/jobs?text=${encodeURIComponent(jobId)}&limit=1`).then((p) => p.jobs.find((j) => j.jobId === jobId));
+    job = await api(`/api/v0/overview/jobs?jobId=${encodeURIComponent(jobId)}&limit=1`).then((p) => p.jobs.find((j) => j.jobId === jobId));
     if (!job) { fill(content, empty(`No job ${jobId}. `, h("a", { href: "/jobs" }, "All jobs"))); return false; }
     const children = await api(`/api/v0/overview/jobs?dependsOn=${encodeURIComponent(jobId)}&limit=100`);
     const kwargs = parseKwargs(job.entryPointKwargs);
@@ -342,7 +342,7 @@ async function submitPage() {
   let rerun = null; let archive = null;
   if (q.get("rerun")) {
     rerun = recent.jobs.find((j) => j.jobId === q.get("rerun")) ||
-      (await api(`/api/v0/overview/jobs?text=${encodeURIComponent(q.get("rerun"))}&limit=1`)).jobs[0];
+      (await api(`/api/v0/overview/jobs?jobId=${encodeURIComponent(q.get("rerun"))}&limit=1`)).jobs[0];
   }
   const select = (id, options, value) => h("select", { id, name: id, required: true },
     options.map(([v, t]) => h("option", { value: v, selected: v === value }, t)));
