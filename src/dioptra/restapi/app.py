@@ -14,9 +14,10 @@ from fastapi.staticfiles import StaticFiles
 
 from dioptra import __version__
 from dioptra.dispatch.wakeup import WakeUp
-from dioptra.restapi import errors
+from dioptra.restapi import errors, storage_errors
 from dioptra.restapi.auth import BearerTokenMiddleware, Sessions
 from dioptra.restapi.cache import RenderedList
+from dioptra.restapi.limits import RequestLimitsMiddleware
 from dioptra.restapi.routers import experiments, extras, jobs, plugins, queues, workers
 from dioptra.restapi.slashes import CollapseSlashesMiddleware
 from dioptra.services.context import ServiceContext
@@ -54,6 +55,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
         "experiments": RenderedList(lambda: experiments.render_list(ctx)),
     }
     errors.install(app)
+    storage_errors.install(app)
     for module in (experiments, queues, jobs, plugins, workers, extras):
         app.include_router(module.router)
 
@@ -91,5 +93,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
     if ctx.settings.api_token:
         app.add_middleware(BearerTokenMiddleware, token=ctx.settings.api_token,
                            sessions=app.state.sessions)
+    # Outside the token check: an oversized or stalled body is refused before anything.
+    app.add_middleware(RequestLimitsMiddleware, settings=ctx.settings)
     app.add_middleware(CollapseSlashesMiddleware)  # outermost: before routing and auth
     return app
