@@ -7,16 +7,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import fastapi_offline
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from dioptra import __version__
 from dioptra.dispatch.wakeup import WakeUp
-from dioptra.restapi import errors, storage_errors
+from dioptra.restapi import errors, openapi, storage_errors
 from dioptra.restapi.auth import BearerTokenMiddleware, Sessions
 from dioptra.restapi.cache import RenderedList
+from dioptra.restapi.inputs import storable_parameters
 from dioptra.restapi.limits import RequestLimitsMiddleware
 from dioptra.restapi.routers import experiments, extras, jobs, plugins, queues, workers
 from dioptra.restapi.slashes import CollapseSlashesMiddleware
@@ -46,6 +47,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
         openapi_url="/openapi.json",
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        dependencies=[Depends(storable_parameters)],
     )
     app.state.ctx = ctx
     app.state.wakeup = wakeup
@@ -56,6 +58,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
     }
     errors.install(app)
     storage_errors.install(app)
+    openapi.install(app, token=bool(ctx.settings.api_token))
     for module in (experiments, queues, jobs, plugins, workers, extras):
         app.include_router(module.router)
 

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dioptra.restapi import schemas
 from dioptra.restapi.deps import ctx
+from dioptra.restapi.openapi import BINARY, errors
 from dioptra.restapi.routers.uploads import saved_upload
 from dioptra.services import jobs, overview, plugins, runs, workflows
 from dioptra.services.context import ServiceContext
@@ -93,21 +94,21 @@ def workflow_entry_points(
         return workflows.entry_points(path)
 
 
-@router.get("/api/v0/job/{jobId}/run")
+@router.get("/api/v0/job/{jobId}/run", responses=errors(502))
 async def job_run(jobId: str, c: ServiceContext = Depends(ctx)) -> dict:
     """The job's MLflow run: parameters, latest metrics, tags (lineage: digests, seeds)."""
     job = await run_in_threadpool(jobs.get, c, jobId)
     return await run_in_threadpool(runs.summary, c.tracking, job)
 
 
-@router.get("/api/v0/job/{jobId}/metrics/{key}")
+@router.get("/api/v0/job/{jobId}/metrics/{key}", responses=errors(502))
 async def job_metric_history(jobId: str, key: str, c: ServiceContext = Depends(ctx)) -> list:
     """Every value of one metric of the job's run, by step."""
     job = await run_in_threadpool(jobs.get, c, jobId)
     return await run_in_threadpool(runs.metric_history, c.tracking, job, key)
 
 
-@router.get("/api/v0/job/{jobId}/artifacts")
+@router.get("/api/v0/job/{jobId}/artifacts", responses=errors(502))
 async def job_artifacts(jobId: str, path: str = Query(""),
                         c: ServiceContext = Depends(ctx)) -> list:
     """The artifacts of the job's run in one folder (``path``, empty for the top)."""
@@ -115,7 +116,9 @@ async def job_artifacts(jobId: str, path: str = Query(""),
     return await run_in_threadpool(runs.list_artifacts, c.tracking, job, path)
 
 
-@router.get("/api/v0/job/{jobId}/artifact")
+@router.get("/api/v0/job/{jobId}/artifact", responses={
+    **errors(502), 200: {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                         "description": "the file's bytes, with its media type"}})
 async def job_artifact(jobId: str, path: str = Query(...), download: bool = Query(False),
                        c: ServiceContext = Depends(ctx)) -> Response:
     """One artifact file of the job's run."""
@@ -130,7 +133,7 @@ async def job_artifact(jobId: str, path: str = Query(...), download: bool = Quer
     })
 
 
-@router.get("/api/v0/job/{jobId}/workflow")
+@router.get("/api/v0/job/{jobId}/workflow", responses={200: BINARY})
 def job_workflow(jobId: str, c: ServiceContext = Depends(ctx)) -> Response:
     """The workflow archive the job was submitted with (to re-run it)."""
     job = jobs.get(c, jobId)
