@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import fastapi_offline
@@ -15,19 +16,25 @@ from fastapi.staticfiles import StaticFiles
 from dioptra import __version__
 from dioptra.dispatch.wakeup import WakeUp
 from dioptra.restapi import errors, openapi, storage_errors
-from dioptra.restapi.auth import BearerTokenMiddleware, Sessions
+from dioptra.restapi.auth import BearerTokenMiddleware, JobTokens, Sessions
 from dioptra.restapi.cache import RenderedList
 from dioptra.restapi.inputs import storable_parameters
 from dioptra.restapi.limits import RequestLimitsMiddleware
+from dioptra.restapi.mlflow_proxy import MLflowProxyMiddleware
 from dioptra.restapi.routers import experiments, extras, jobs, plugins, queues, workers
 from dioptra.restapi.slashes import CollapseSlashesMiddleware
+from dioptra.services import job_tokens
 from dioptra.services.context import ServiceContext
 from dioptra.web import pages
 
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 
-def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown=None) -> FastAPI:
+def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown=None,
+               mlflow_socket: str | None = None) -> FastAPI:
+    """``mlflow_socket``: the private MLflow server to serve under /mlflow (its UI and
+    REST API, behind the token check like everything else)."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         wakeup.bind(asyncio.get_running_loop())
@@ -93,9 +100,14 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
     pages.install(app)  # the web interface, at /
 
     app.state.sessions = Sessions()
+    if mlflow_socket:
+        app.add_middleware(MLflowProxyMiddleware, socket_path=mlflow_socket)
     if ctx.settings.api_token:
+        # Jobs get tokens of their own for the MLflow behind this server (and nothing else).
+        job_checks = JobTokens(ctx.settings.api_token, partial(job_tokens.is_active, ctx)) \
+            if mlflow_socket else None
         app.add_middleware(BearerTokenMiddleware, token=ctx.settings.api_token,
-                           sessions=app.state.sessions)
+                           jobs=job_checks, sessions=app.state.sessions)
     # Outside the token check: an oversized or stalled body is refused before anything.
     app.add_middleware(RequestLimitsMiddleware, settings=ctx.settings)
     app.add_middleware(CollapseSlashesMiddleware)  # outermost: before routing and auth
