@@ -263,8 +263,8 @@ def parse(definition: str | bytes | Mapping, project: Project | None = None) -> 
         total = sum(counts.values())
         if total > MAX_JOBS:
             problems.append(f"the pipeline would make {total} jobs, more than {MAX_JOBS}")
-        if project is not None:
-            _check_against(pipeline, project, problems)
+    if project is not None:  # stage by stage: needs no order
+        _check_against(stages.values(), project, problems)
     if problems:
         raise PipelineError(problems)
     return pipeline
@@ -449,10 +449,10 @@ def _all_values(stage: Stage):
             yield key, value
 
 
-def _check_against(pipeline: Pipeline, project: Project, problems: list[str]) -> None:
+def _check_against(stages, project: Project, problems: list[str]) -> None:
     """Every point of every stage against its entry point in the MLproject. A value with
     a reference is checked once resolved, on release; only its presence counts here."""
-    for stage in pipeline.stages.values():
+    for stage in stages:
         seen: set[str] = set()
         for point in stage.points():
             try:

@@ -14,7 +14,7 @@ from dioptra.dispatch.embedded import EMBEDDED_PREFIX, EmbeddedDispatcher
 from dioptra.dispatch.wakeup import WakeUp
 from dioptra.mlflow_server import MLflowServer, preferred_port
 from dioptra.restapi.app import create_app
-from dioptra.services import jobs
+from dioptra.services import jobs, pipelines
 from dioptra.services.context import ServiceContext
 from dioptra.services.tracking import Tracking
 from dioptra.storage import open_store
@@ -112,6 +112,7 @@ class TestbedServer:
             self.mlflow.wait_ready()
         self.ctx.dispatcher.start()
         jobs.recover(self.ctx, EMBEDDED_PREFIX)
+        pipelines.recover(self.ctx)
         threading.Thread(target=self._keep_books, name="reaper", daemon=True).start()
         print(f"Dioptra testbed ready at {self.settings.server_url} "
               f"(MLflow UI at {self.ctx.tracking.tracking_uri})", flush=True)
@@ -120,6 +121,7 @@ class TestbedServer:
         while not self._stop.wait(REAP_INTERVAL_S):
             try:
                 jobs.reap(self.ctx)
+                pipelines.finalize_pending(self.ctx)
                 self.ctx.dispatcher.retry_failed()
             except Exception:  # noqa: BLE001 - the reaper must outlive a bad round
                 log.exception("reaper round failed")

@@ -16,7 +16,15 @@ from dioptra.dispatch.wakeup import WakeUp
 from dioptra.restapi import errors
 from dioptra.restapi.auth import BearerTokenMiddleware
 from dioptra.restapi.cache import RenderedList
-from dioptra.restapi.routers import experiments, jobs, plugins, queues, workers
+from dioptra.restapi.routers import (
+    experiments,
+    jobs,
+    pipelines,
+    plugins,
+    queues,
+    reports,
+    workers,
+)
 from dioptra.restapi.slashes import CollapseSlashesMiddleware
 from dioptra.services.context import ServiceContext
 
@@ -50,7 +58,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
         "experiments": RenderedList(lambda: experiments.render_list(ctx)),
     }
     errors.install(app)
-    for module in (experiments, queues, jobs, plugins, workers):
+    for module in (experiments, queues, jobs, plugins, workers, pipelines, reports):
         app.include_router(module.router)
 
     @app.get("/health", tags=["health"])

@@ -250,6 +250,8 @@ def settle_children(ctx: ServiceContext, parent_id: str) -> None:
         ctx.dispatcher.job_ready(job_id, queue_name, timeout_seconds)
     for job_id in failed:
         settle_children(ctx, job_id)
+    # The jobs of a pipeline wait for theirs (several, with references to resolve).
+    _pipelines().job_ended(ctx, parent_id)
 
 
 # Worker side ------------------------------------------------------------------------
@@ -303,7 +305,14 @@ def _spec(ctx: ServiceContext, session: Session, job: Job) -> dict:
         "workflowSha256": job.workflow_sha256,
         "mlflowTrackingUri": ctx.tracking.tracking_uri,
         "customPlugins": custom,
+        "mlflowTags": _pipelines().run_tags(session, job.job_id),
     }
+
+
+def _pipelines():
+    from dioptra.services import pipelines  # imported late: pipelines builds on this module
+
+    return pipelines
 
 
 def _claimed(session: Session, job_id: str, worker_id: str) -> Job:
@@ -412,7 +421,8 @@ def recover(ctx: ServiceContext, embedded_prefix: str) -> None:
             _end(session, job, "failed", "the server restarted while the job was running")
             lost.append(job.job_id)
         parents.update(
-            session.scalars(select(Job.depends_on).where(Job.status == "deferred")).all()
+            session.scalars(select(Job.depends_on).where(
+                Job.status == "deferred", Job.depends_on.is_not(None))).all()
         )
         queued = session.execute(
             select(Job.job_id, Queue.name, Job.timeout_seconds)
