@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dioptra.worker.mlproject import (
+from dioptra.contract.mlproject import (
     MLprojectError,
     find_project_dir,
     load_project,

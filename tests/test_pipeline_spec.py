@@ -7,8 +7,8 @@ import json
 import pytest
 from workflows import ECHO_MLPROJECT
 
-from dioptra.pipeline_spec import PipelineError, parse, resolve
-from dioptra.worker.mlproject import load_project
+from dioptra.contract.mlproject import load_project
+from dioptra.contract.pipeline import PipelineError, parse, resolve
 
 EVASION = """
 name: evasion

@@ -39,3 +39,13 @@ def test_message_matches_spec() -> None:
         r"e\.g\. 24h, 90m, 30s$",
     ):
         parse_timeout("abc")
+
+
+@pytest.mark.parametrize("text", ["366d", "8761h", "31536001", "3000000d", "9" * 5000 + "s"])
+def test_longer_than_a_year_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="longer than the maximum, 365d"):
+        parse_timeout(text)
+
+
+def test_a_year_is_the_maximum() -> None:
+    assert parse_timeout("365d") == parse_timeout("31536000") == 365 * 86400

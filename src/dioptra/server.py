@@ -14,7 +14,7 @@ from dioptra.dispatch.embedded import EMBEDDED_PREFIX, EmbeddedDispatcher
 from dioptra.dispatch.wakeup import WakeUp
 from dioptra.mlflow_server import MLflowServer, preferred_port
 from dioptra.restapi.app import create_app
-from dioptra.services import jobs, pipelines
+from dioptra.services import pipelines, reaper
 from dioptra.services.context import ServiceContext
 from dioptra.services.tracking import Tracking
 from dioptra.storage import open_store
@@ -111,7 +111,7 @@ class TestbedServer:
         if self.mlflow is not None:
             self.mlflow.wait_ready()
         self.ctx.dispatcher.start()
-        jobs.recover(self.ctx, EMBEDDED_PREFIX)
+        reaper.recover(self.ctx, EMBEDDED_PREFIX)
         pipelines.recover(self.ctx)
         threading.Thread(target=self._keep_books, name="reaper", daemon=True).start()
         print(f"Dioptra testbed ready at {self.settings.server_url} "
@@ -120,7 +120,7 @@ class TestbedServer:
     def _keep_books(self) -> None:
         while not self._stop.wait(REAP_INTERVAL_S):
             try:
-                jobs.reap(self.ctx)
+                reaper.reap(self.ctx)
                 pipelines.finalize_pending(self.ctx)
                 self.ctx.dispatcher.retry_failed()
             except Exception:  # noqa: BLE001 - the reaper must outlive a bad round

@@ -14,7 +14,7 @@ from urllib.parse import urlparse, urlunparse
 
 import requests
 
-TERMINAL_STATUSES = ("finished", "failed")
+from dioptra.contract.status import ENDED_STATUSES as TERMINAL_STATUSES
 
 
 class DioptraClient:

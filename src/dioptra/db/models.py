@@ -18,6 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from dioptra.contract.status import JobStatus
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -25,10 +27,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-JOB_STATUSES = ("queued", "started", "deferred", "finished", "failed")
-ENDED_STATUSES = ("finished", "failed")
-
 
 def utcnow() -> dt.datetime:
     """Naive UTC: the v0 wire format has no offset, so the stored value has none."""
@@ -100,7 +98,9 @@ class Job(Base):
     entry_point: Mapped[str | None] = mapped_column(Text, nullable=True)
     entry_point_kwargs: Mapped[str | None] = mapped_column(Text, nullable=True)
     depends_on: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
-    status: Mapped[str] = mapped_column(String(255), default="queued", index=True)
+    status: Mapped[str] = mapped_column(
+        String(255), default=JobStatus.QUEUED.value, index=True
+    )
 
     # Beyond v0: what the dispatcher and the reaper need.
     timeout_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=86400)

@@ -15,7 +15,8 @@ from redis import Redis
 from rq import Queue
 
 log = logging.getLogger("dioptra.dispatch")
-TASK = "dioptra.dispatch.rq_tasks.run_job"
+# The function RQ work horses run, by path: it lives on worker machines.
+TASK = "dioptra.worker.rq_task.run_job"
 # RQ's own timeout is only a backstop: the worker kills the entry point itself.
 TIMEOUT_MARGIN_S = 300
 

@@ -1,76 +1,11 @@
-"""The RQ task: run in an RQ work horse started by ``dioptra.worker.main.run_worker``.
-
-Only the Dioptra job id travels through Redis. The task claims that job from the server
-(the claim is atomic, so a job enqueued twice still runs once) and runs it like a pulled
-job. The server URL, token and worker id come from the environment that ``run_worker``
-set before RQ forked the horse.
-"""
+"""Kept for RQ jobs enqueued by an older server under this function path: the task now
+lives with the worker (``dioptra.worker.rq_task.run_job``). Imported only in RQ work
+horses, on worker machines; the server never imports it."""
 
 from __future__ import annotations
 
-import logging
-import os
-import signal
-import threading
-from types import FrameType
-from typing import Any
-
-log = logging.getLogger("dioptra.worker")
-
 
 def run_job(job_id: str) -> str:
-    """Claim and run the Dioptra job ``job_id``; return its final status.
+    from dioptra.worker.rq_task import run_job as run
 
-    Returns ``"not claimed"`` when the server does not hand the job over (another worker
-    has it, or it was cancelled meanwhile). A failed job is not an RQ failure: the server
-    keeps the job's status, and dependents are released by the server, not by RQ.
-    """
-    from dioptra.worker.api import ServerAPI
-    from dioptra.worker.execute import execute_job
-    from dioptra.worker.main import (
-        ENV_SERVER_URL,
-        ENV_TOKEN,
-        ENV_WORKER_ID,
-        default_work_root,
-        default_worker_id,
-    )
-
-    server_url = os.environ.get(ENV_SERVER_URL)
-    if not server_url:
-        raise RuntimeError(
-            f"{ENV_SERVER_URL} is not set: run RQ workers with `python -m dioptra.worker "
-            "--redis-url ...`, which sets it"
-        )
-    worker_id = os.environ.get(ENV_WORKER_ID) or default_worker_id()
-    api = ServerAPI(server_url, os.environ.get(ENV_TOKEN) or None)
-    try:
-        spec = api.claim(worker_id, None, wait=0, job_id=job_id)
-        if spec is None:
-            log.info("job %s was not handed over (taken or cancelled); nothing to do", job_id)
-            return "not claimed"
-        stop = threading.Event()
-        previous = _on_sigterm(stop)
-        try:
-            return execute_job(
-                api, spec, worker_id, default_work_root(), stop_requested=stop.is_set
-            )
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-    finally:
-        api.close()
-
-
-def _on_sigterm(stop: threading.Event) -> Any:
-    """Turn SIGTERM (the worker's cold shutdown) into "stop the job and report it".
-
-    Only possible in the main thread; returns the previous handler to restore.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        log.warning("SIGTERM: stopping the job")
-        stop.set()
-
-    return signal.signal(signal.SIGTERM, handle)
+    return run(job_id)

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from dioptra.contract import messages
+from dioptra.contract.status import STATUS_VALUES
 from dioptra.db.models import Experiment, Job, Queue
 from dioptra.services.plugins import TaskPlugin
 
@@ -38,31 +40,15 @@ class QueueOut(BaseModel):
 
 class StatusBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    status: Literal["queued", "started", "deferred", "finished", "failed"]
+    # strict mode takes an enum member only, so the wire strings are spelled out here.
+    status: Literal[STATUS_VALUES]  # type: ignore[valid-type]
 
 
-class WorkerHeartbeatBody(BaseModel):
-    workerId: str
-    queues: list[str] | None = None
-    hostname: str = ""
-
-
-class ClaimBody(BaseModel):
-    workerId: str
-    queues: list[str] | None = None
-    wait: float = 0.0
-    jobId: str | None = None
-
-
-class ReportBody(BaseModel):
-    workerId: str
-    mlflowRunId: str | None = None
-    status: Literal["started", "finished", "failed"] | None = None
-    reason: str | None = None
-
-
-class WorkerIdBody(BaseModel):
-    workerId: str
+# The worker API's bodies are the contract's messages.
+WorkerHeartbeatBody = messages.WorkerHeartbeat
+ClaimBody = messages.ClaimRequest
+ReportBody = messages.JobReport
+WorkerIdBody = messages.JobHeartbeat
 
 
 def iso(value: dt.datetime | None) -> str | None:

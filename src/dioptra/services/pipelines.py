@@ -1,4 +1,4 @@
-"""Pipelines: a definition of stages (dioptra.pipeline_spec) carried out as ordinary jobs.
+"""Pipelines: a definition of stages (dioptra.contract.pipeline) carried out as ordinary jobs.
 
 Every job of a pipeline is made at submission: the first stages' jobs queued, the others
 ``deferred``. When a job ends, ``job_ended`` (called by the job lifecycle) releases each
@@ -24,14 +24,16 @@ import yaml
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from dioptra import pipeline_spec as spec
 from dioptra.archives import ArchiveError, safe_extract
-from dioptra.db.models import ENDED_STATUSES, Job, Pipeline, PipelineJob, Queue, utcnow
+from dioptra.contract import pipeline as spec
+from dioptra.contract.mlproject import MLprojectError, Project, find_project_dir, load_project
+from dioptra.contract.status import ENDED_STATUSES, JobStatus
+from dioptra.db.models import Job, Pipeline, PipelineJob, utcnow
 from dioptra.services import experiments, jobs, logs, queues
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import BadGateway, BadRequest, NotFound, ServiceError
+from dioptra.services.lifecycle import Transitions
 from dioptra.timeouts import parse_timeout
-from dioptra.worker.mlproject import MLprojectError, Project, find_project_dir, load_project
 
 log = logging.getLogger("dioptra.pipelines")
 
@@ -159,7 +161,7 @@ def submit(ctx: ServiceContext, definition: str, workflow_path: Path, workflow_f
                             timeout_seconds=timeouts[stage.name], workflow_uri=uri,
                             workflow_sha256=sha256, entry_point=point.entry_point,
                             entry_point_kwargs=_kwargs_text(params),
-                            status="deferred" if parents else "queued")
+                            status=JobStatus.DEFERRED if parents else JobStatus.QUEUED)
                         session.add(job)
                         session.add(PipelineJob(
                             job_id=job.job_id, pipeline_id=pipeline_id, stage=stage.name,
@@ -331,40 +333,35 @@ def run_tags(session: Session, job_id: str) -> dict[str, str]:
 def job_ended(ctx: ServiceContext, job_id: str) -> None:
     """Called by the job lifecycle after ``job_id`` ended (idempotent): release or fail the
     jobs waiting for it, and end the pipeline with its last job."""
-    released: list[Created] = []
-    failed: list[str] = []
+    moves = Transitions()
     with ctx.db.session() as session:
         link = session.get(PipelineJob, job_id)
         if link is None:
             return
-        pipeline = session.get(Pipeline, link.pipeline_id)
+        # One settler per pipeline at a time (PostgreSQL): two parents of a fan-in ending
+        # together must not both miss, or both release, the job waiting for them.
+        pipeline = session.get(Pipeline, link.pipeline_id, with_for_update=True)
         everyone = {m.job.job_id: m for m in members(session, pipeline)}
         for member in everyone.values():
-            if member.job.status != "deferred" or job_id not in member.parents:
+            if member.job.status != JobStatus.DEFERRED or job_id not in member.parents:
                 continue
             parents = [everyone[p] for p in member.parents]
-            broken = [p for p in parents if p.job.status == "failed"]
+            broken = [p for p in parents if p.job.status == JobStatus.FAILED]
             if broken:
                 first = broken[0]
-                jobs._end(session, member.job, "failed",
-                          f"dependency {first.job.job_id} (stage '{first.link.stage}') failed "
-                          f"({first.job.reason or 'no reason given'})")
-                failed.append(member.job.job_id)
-            elif all(p.job.status == "finished" for p in parents):
+                moves.move(session, member.job, JobStatus.FAILED,
+                           f"dependency {first.job.job_id} (stage '{first.link.stage}') failed "
+                           f"({first.job.reason or 'no reason given'})")
+            elif all(p.job.status == JobStatus.FINISHED for p in parents):
                 try:
                     params = _resolve(member, everyone)
                 except ValueError as exc:
-                    jobs._end(session, member.job, "failed", f"cannot release the job: {exc}")
-                    failed.append(member.job.job_id)
+                    moves.move(session, member.job, JobStatus.FAILED,
+                               f"cannot release the job: {exc}")
                     continue
-                if _release(session, member, params):
-                    released.append(Created(member.job.job_id,
-                                            session.get(Queue, member.job.queue_id).name,
-                                            member.job.timeout_seconds))
-    for created in released:
-        ctx.dispatcher.job_ready(created.job_id, created.queue, created.timeout_seconds)
-    for child in failed:
-        jobs.settle_children(ctx, child)  # through the lifecycle: back here for its children
+                _release(session, moves, member, params)
+    # Dispatch the released jobs; the failed ones' own dependents come back here.
+    moves.follow_up(ctx)
     _end_if_done(ctx, link.pipeline_id)
 
 
@@ -409,19 +406,14 @@ def _resolve(member: Member, everyone: dict[str, Member]) -> dict[str, str]:
     return {key: spec.resolve(value, lookup) for key, value in member.params.items()}
 
 
-def _release(session: Session, member: Member, params: dict[str, str]) -> bool:
-    """deferred -> queued with the resolved parameters; False if another caller did it."""
+def _release(session: Session, moves: Transitions, member: Member, params: dict[str, str]
+             ) -> None:
+    """deferred -> queued, with the references in its parameters resolved."""
     kwargs = _kwargs_text(params)
-    result = session.execute(
-        update(Job).where(Job.job_id == member.job.job_id, Job.status == "deferred")
-        .values(status="queued", entry_point_kwargs=kwargs, last_modified=utcnow())
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        return False
+    member.job.entry_point_kwargs = kwargs
     member.link.resolved = json.dumps(params)
-    logs.note(session, member.job.job_id,
-              f"the jobs it comes after finished; job queued with {kwargs or 'no parameters'}")
-    return True
+    moves.move(session, member.job, JobStatus.QUEUED,
+               f"the jobs it comes after finished; parameters {kwargs or 'none'}")
 
 
 def _end_if_done(ctx: ServiceContext, pipeline_id: str) -> None:
@@ -435,7 +427,7 @@ def _end_if_done(ctx: ServiceContext, pipeline_id: str) -> None:
         failed = session.scalar(
             select(func.count()).select_from(Job)
             .join(PipelineJob, PipelineJob.job_id == Job.job_id)
-            .where(PipelineJob.pipeline_id == pipeline_id, Job.status == "failed"))
+            .where(PipelineJob.pipeline_id == pipeline_id, Job.status == JobStatus.FAILED))
         status = "failed" if failed else "finished"
         now = utcnow()
         result = session.execute(

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 import yaml
 from sqlalchemy import select
 
+from dioptra.contract.mlproject import MLprojectError, parse_kwargs
 from dioptra.db.models import Job
 from dioptra.services import pipelines
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import BadGateway, BadRequest
-from dioptra.worker.mlproject import MLprojectError, parse_kwargs
 
 MAX_CHARTS = 12
 NOISE = 0.02  # accuracies closer than this are not told apart (2 points)

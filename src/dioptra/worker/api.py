@@ -16,6 +16,16 @@ from typing import Any
 
 import requests
 
+from dioptra.contract.messages import (
+    ClaimRequest,
+    JobAnswer,
+    JobHeartbeat,
+    JobReport,
+    JobSpec,
+    WorkerHeartbeat,
+)
+from dioptra.contract.status import JobStatus
+
 log = logging.getLogger("dioptra.worker")
 
 _RETRY_STATUSES = {502, 503, 504}
@@ -68,7 +78,9 @@ class ServerAPI:
         self, worker_id: str, queues: list[str] | None, hostname: str | None = None
     ) -> dict[str, Any]:
         """Tell the server this worker is alive and which queues it serves (None = all)."""
-        body = {"workerId": worker_id, "queues": queues, "hostname": hostname or _hostname()}
+        body = WorkerHeartbeat(
+            worker_id=worker_id, queues=queues, hostname=hostname or _hostname()
+        ).wire()
         return self._json("POST", "/heartbeat", json=body, idempotent=True)
 
     def claim(
@@ -77,12 +89,12 @@ class ServerAPI:
         queues: list[str] | None,
         wait: float = 10.0,
         job_id: str | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> JobSpec | None:
         """Claim one queued job (the given one with ``job_id``); None when there is none.
 
         The server holds the request up to ``wait`` seconds for a job to come.
         """
-        body = {"workerId": worker_id, "queues": queues, "wait": wait, "jobId": job_id}
+        body = ClaimRequest(worker_id=worker_id, queues=queues, wait=wait, job_id=job_id).wire()
         response = self._request(
             "POST",
             "/claim",
@@ -93,7 +105,7 @@ class ServerAPI:
         )
         if response.status_code == 204:
             return None
-        return response.json()
+        return JobSpec.model_validate(response.json())
 
     def download_workflow(self, job_id: str, dest: Path) -> Path:
         """Save the job's workflow archive at ``dest``."""
@@ -109,27 +121,22 @@ class ServerAPI:
         worker_id: str,
         *,
         mlflow_run_id: str | None = None,
-        status: str | None = None,
+        status: JobStatus | None = None,
         reason: str | None = None,
     ) -> bool:
-        """Report the MLflow run id and/or a status; returns whether a cancel was requested."""
-        body: dict[str, Any] = {"workerId": worker_id}
-        if mlflow_run_id is not None:
-            body["mlflowRunId"] = mlflow_run_id
-        if status is not None:
-            body["status"] = status
-        if reason is not None:
-            body["reason"] = reason
+        """Report the MLflow run id and/or a status; returns whether the job must stop."""
+        body = JobReport(
+            worker_id=worker_id, mlflow_run_id=mlflow_run_id, status=status, reason=reason
+        ).model_dump(mode="json", by_alias=True, exclude_none=True)
         # The server ignores a status for a job that already ended, so repeating is safe.
         answer = self._json("POST", f"/jobs/{job_id}/report", json=body, idempotent=True)
-        return bool(answer.get("cancelRequested"))
+        return JobAnswer.model_validate(answer).cancel_requested
 
     def job_heartbeat(self, job_id: str, worker_id: str) -> bool:
         """Keep the job alive on the server; returns whether a cancel was requested."""
-        answer = self._json(
-            "POST", f"/jobs/{job_id}/heartbeat", json={"workerId": worker_id}, idempotent=True
-        )
-        return bool(answer.get("cancelRequested"))
+        body = JobHeartbeat(worker_id=worker_id).wire()
+        answer = self._json("POST", f"/jobs/{job_id}/heartbeat", json=body, idempotent=True)
+        return JobAnswer.model_validate(answer).cancel_requested
 
     def append_log(self, job_id: str, worker_id: str, text: str) -> int:
         """Append ``text`` to the job log; returns the log's new size."""

@@ -33,8 +33,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dioptra.contract.messages import JobSpec
+from dioptra.contract.mlproject import (
+    MLprojectError,
+    find_project_dir,
+    load_project,
+    parse_kwargs,
+)
+from dioptra.contract.status import JobStatus
 from dioptra.worker.api import ServerAPI, ServerAPIError
-from dioptra.worker.mlproject import MLprojectError, find_project_dir, load_project, parse_kwargs
 from dioptra.worker.runner import RunResult, run_command
 
 log = logging.getLogger("dioptra.worker")
@@ -54,7 +61,7 @@ class JobFailed(Exception):
 
 def execute_job(
     api: ServerAPI,
-    spec: dict[str, Any],
+    spec: JobSpec,
     worker_id: str,
     work_root: Path,
     *,
@@ -73,14 +80,14 @@ class _Job:
     def __init__(
         self,
         api: ServerAPI,
-        spec: dict[str, Any],
+        spec: JobSpec,
         worker_id: str,
         work_root: Path,
         stop_requested: Callable[[], bool],
     ) -> None:
         self.api = api
         self.spec = spec
-        self.job_id = str(spec["jobId"])
+        self.job_id = spec.job_id
         self.worker_id = worker_id
         self.work_root = work_root
         self.stop_requested = stop_requested
@@ -93,7 +100,7 @@ class _Job:
     # -- the whole job -------------------------------------------------------------------
 
     def run(self) -> str:
-        status, reason = "failed", "the worker failed before the job could start"
+        status, reason = JobStatus.FAILED, "the worker failed before the job could start"
         interrupted: BaseException | None = None
         try:
             self.work_root.mkdir(parents=True, exist_ok=True)
@@ -121,31 +128,31 @@ class _Job:
                     self.joblog.close()
         except Exception as exc:  # noqa: BLE001 - e.g. work_root not writable
             log.exception("job %s: the worker failed", self.job_id)
-            status, reason = "failed", f"the worker failed: {type(exc).__name__}: {exc}"
+            status, reason = JobStatus.FAILED, f"the worker failed: {type(exc).__name__}: {exc}"
         except BaseException as exc:
-            status, reason = "failed", "the worker was interrupted"
+            status, reason = JobStatus.FAILED, "the worker was interrupted"
             interrupted = exc
         finally:
-            self._final_report(status, reason if status == "failed" else None)
+            self._final_report(status, reason if status == JobStatus.FAILED else None)
         if interrupted is not None:
             raise interrupted
         return status
 
-    def _steps(self, tmp: Path) -> tuple[str, str | None]:
+    def _steps(self, tmp: Path) -> tuple[JobStatus, str | None]:
         from dioptra.archives import safe_extract  # written alongside; imported when used
 
         spec = self.spec
-        entry_point = str(spec["entryPoint"])
-        self._say(f"worker {self.worker_id}, queue {spec.get('queue')}, entry point {entry_point}")
+        entry_point = spec.entry_point
+        self._say(f"worker {self.worker_id}, queue {spec.queue}, entry point {entry_point}")
 
         # 1. The workflow archive.
-        filename = _safe_name(str(spec.get("workflowFilename") or "workflow.tar.gz"))
+        filename = _safe_name(spec.workflow_filename or "workflow.tar.gz")
         archive = self.api.download_workflow(self.job_id, tmp / "downloads" / filename)
         workflow_sha256 = _sha256(archive)
         self._say(
             f"downloaded {filename} ({archive.stat().st_size} bytes, sha256 {workflow_sha256})"
         )
-        expected = spec.get("workflowSha256")
+        expected = spec.workflow_sha256
         if expected and expected != workflow_sha256:
             raise JobFailed(
                 f"the downloaded workflow archive has sha256 {workflow_sha256}, "
@@ -160,7 +167,7 @@ class _Job:
 
         # 2. The MLproject and the parameters.
         project = load_project(find_project_dir(extracted))
-        params = project.validate(entry_point, parse_kwargs(spec.get("entryPointKwargs")))
+        params = project.validate(entry_point, parse_kwargs(spec.entry_point_kwargs))
         where = project.directory.relative_to(extracted).as_posix()
         self._say(f"MLproject in {where}, entry point {entry_point!r}, parameters {params}")
 
@@ -176,13 +183,13 @@ class _Job:
         assert self.run_id is not None
         if self.api.report(self.job_id, self.worker_id, mlflow_run_id=self.run_id):
             self.cancel.set()
-        self._say(f"MLflow run {self.run_id} in experiment {spec['experimentId']}")
+        self._say(f"MLflow run {self.run_id} in experiment {spec.experiment_id}")
         self.client.log_artifact(self.run_id, str(archive))
         self._check_cancel()
 
         # 5. The entry point.
         env = self._environment(plugins_dir)
-        timeout_s = spec.get("timeoutSeconds")
+        timeout_s = spec.timeout_seconds
         self._say(f"running: {command}")
         assert self.joblog is not None
         result = run_command(
@@ -203,15 +210,15 @@ class _Job:
     ) -> dict[str, str]:
         digests: dict[str, str] = {}
         custom_dir.mkdir(parents=True)
-        for plugin in self.spec.get("customPlugins") or []:
-            name = str(plugin["name"])
+        for plugin in self.spec.custom_plugins:
+            name = plugin.name
             if not _PLUGIN_NAME.fullmatch(name):
                 raise JobFailed(f"the custom task plugin name {name!r} is not a Python name")
             packed = self.api.download_plugin(
                 name, tmp / "downloads" / "plugins" / f"{name}.tar.gz"
             )
             digest = _sha256(packed)
-            if plugin.get("sha256") and plugin["sha256"] != digest:
+            if plugin.sha256 and plugin.sha256 != digest:
                 # Re-uploaded between claim and download: run and record what we got.
                 self._say(f"warning: custom plugin {name} changed since the job was claimed")
             target = custom_dir / name
@@ -238,18 +245,18 @@ class _Job:
         from mlflow.exceptions import MlflowException
 
         spec = self.spec
-        self.client = mlflow.MlflowClient(tracking_uri=spec["mlflowTrackingUri"])
+        self.client = mlflow.MlflowClient(tracking_uri=spec.mlflow_tracking_uri)
         tags = {
             # What MLflow projects set on their runs.
             "mlflow.source.type": "PROJECT",
-            "mlflow.source.name": str(spec.get("workflowUri") or ""),
+            "mlflow.source.name": spec.workflow_uri,
             "mlflow.project.entryPoint": entry_point,
             "mlflow.project.backend": "dioptra",
             "mlflow.user": _user(),
             # What the v0 Dioptra backend set ("None" when there is no dependency).
             "dioptra.jobId": self.job_id,
-            "dioptra.queue": str(spec.get("queue")),
-            "dioptra.dependsOn": str(spec.get("dependsOn")),
+            "dioptra.queue": spec.queue,
+            "dioptra.dependsOn": str(spec.depends_on),
             # Provenance.
             "dioptra.workflowSha256": workflow_sha256,
             "dioptra.workerId": self.worker_id,
@@ -262,8 +269,8 @@ class _Job:
         for name, digest in plugin_digests.items():
             tags[f"dioptra.plugin.{name}.sha256"] = digest
         # From the server: a pipeline's job is nested under the pipeline's run.
-        tags.update(spec.get("mlflowTags") or {})
-        run = self.client.create_run(str(spec["experimentId"]), tags=tags)
+        tags.update(spec.mlflow_tags)
+        run = self.client.create_run(str(spec.experiment_id), tags=tags)
         self.run_id = run.info.run_id
         # As `mlflow run` logs them: the shell-quoted values the command receives.
         logged = [
@@ -281,8 +288,8 @@ class _Job:
         env.update(
             {
                 "MLFLOW_RUN_ID": str(self.run_id),
-                "MLFLOW_TRACKING_URI": str(self.spec["mlflowTrackingUri"]),
-                "MLFLOW_EXPERIMENT_ID": str(self.spec["experimentId"]),
+                "MLFLOW_TRACKING_URI": self.spec.mlflow_tracking_uri,
+                "MLFLOW_EXPERIMENT_ID": str(self.spec.experiment_id),
                 "DIOPTRA_JOB_ID": self.job_id,
                 "DIOPTRA_RQ_JOB_ID": self.job_id,  # the name v0 entry points knew
             }
@@ -300,29 +307,29 @@ class _Job:
     def _started(self, pid: int) -> None:
         self._say(f"entry point started (pid {pid})")
         try:
-            if self.api.report(self.job_id, self.worker_id, status="started"):
+            if self.api.report(self.job_id, self.worker_id, status=JobStatus.STARTED):
                 self.cancel.set()
         except ServerAPIError as exc:
             # Not worth killing a running entry point for: the final report still counts.
             self._say(f"warning: could not report the start to the server: {exc}")
 
-    def _outcome(self, result: RunResult) -> tuple[str, str | None]:
+    def _outcome(self, result: RunResult) -> tuple[JobStatus, str | None]:
         if result.reason == "timeout":
-            timeout = str(self.spec.get("timeout") or "")
+            timeout = self.spec.timeout or ""
             shown = f"{timeout}s" if timeout.isdigit() else timeout or f"{result.duration_s:.0f}s"
-            return "failed", f"timed out after {shown}"
+            return JobStatus.FAILED, f"timed out after {shown}"
         if result.reason == "cancelled":
             if self.lost.is_set():
-                return "failed", "the server no longer assigns this job to this worker"
+                return JobStatus.FAILED, "the server no longer assigns this job to this worker"
             if self.cancel.is_set():
-                return "failed", "cancelled"
-            return "failed", "the worker was stopped"
+                return JobStatus.FAILED, "cancelled"
+            return JobStatus.FAILED, "the worker was stopped"
         if result.returncode == 0:
-            return "finished", None
+            return JobStatus.FINISHED, None
         code = result.returncode
         if code is not None and code < 0:
-            return "failed", f"entry point was killed by signal {-code}"
-        return "failed", f"entry point exited with code {code}"
+            return JobStatus.FAILED, f"entry point was killed by signal {-code}"
+        return JobStatus.FAILED, f"entry point exited with code {code}"
 
     def _check_cancel(self) -> None:
         if self.lost.is_set():
@@ -334,7 +341,7 @@ class _Job:
 
     # -- the end -------------------------------------------------------------------------
 
-    def _finish(self, status: str, reason: str | None) -> None:
+    def _finish(self, status: JobStatus, reason: str | None) -> None:
         """Write the last log line, store job.log, end the MLflow run (never raises)."""
         self._say(f"job {status}" + (f": {reason}" if reason else ""))
         if self.client is None or self.run_id is None:
@@ -349,12 +356,12 @@ class _Job:
             run = self.client.get_run(self.run_id)
             if run.info.status in ("RUNNING", "SCHEDULED"):  # unless the entry point ended it
                 self.client.set_terminated(
-                    self.run_id, "FINISHED" if status == "finished" else "FAILED"
+                    self.run_id, "FINISHED" if status == JobStatus.FINISHED else "FAILED"
                 )
         except Exception as exc:  # noqa: BLE001
             self._say(f"warning: the MLflow run could not be ended: {exc}")
 
-    def _final_report(self, status: str, reason: str | None) -> None:
+    def _final_report(self, status: JobStatus, reason: str | None) -> None:
         for round_ in range(1, _FINAL_REPORT_ROUNDS + 1):
             try:
                 self.api.report(self.job_id, self.worker_id, status=status, reason=reason)

@@ -2,7 +2,7 @@
 
 Pull mode: claim a job over HTTP (long poll), run it, repeat. RQ mode: an RQ ``Worker``
 listens on the RQ queues named like the Dioptra queues; its task
-``dioptra.dispatch.rq_tasks.run_job(job_id)`` claims that one job over HTTP and runs it.
+``dioptra.worker.rq_task.run_job(job_id)`` claims that one job over HTTP and runs it.
 Either way a thread posts this worker's heartbeat every 5 s.
 
 Stopping: the first SIGTERM/SIGINT stops the worker after the current job; a second one
@@ -31,7 +31,7 @@ log = logging.getLogger("dioptra.worker")
 
 WORKER_HEARTBEAT_S = 5.0
 CLAIM_WAIT_S = 10.0
-# Read by dioptra.dispatch.rq_tasks.run_job in RQ work horses.
+# Read by dioptra.worker.rq_task.run_job in RQ work horses.
 ENV_SERVER_URL = "DIOPTRA_SERVER_URL"
 ENV_TOKEN = "DIOPTRA_API_TOKEN"
 ENV_WORKER_ID = "DIOPTRA_WORKER_ID"
@@ -150,7 +150,7 @@ def _run_pull(
                 if once:
                     break
                 continue
-            log.info("job %s claimed (entry point %s)", spec.get("jobId"), spec.get("entryPoint"))
+            log.info("job %s claimed (entry point %s)", spec.job_id, spec.entry_point)
             execute_job(api, spec, worker_id, work_root, stop_requested=stopper.kill.is_set)
             jobs_run += 1
     except _StopNow:

@@ -6,9 +6,10 @@ import time
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from dioptra.contract.messages import JobAnswer
 from dioptra.restapi import schemas
 from dioptra.restapi.deps import ctx
-from dioptra.services import jobs, plugins, workers
+from dioptra.services import jobs, plugins, worker_protocol, workers
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import NotFound
 
@@ -34,7 +35,7 @@ def list_workers(c: ServiceContext = Depends(ctx)) -> list[dict]:
 @router.post("/heartbeat")
 def worker_heartbeat(body: schemas.WorkerHeartbeatBody, c: ServiceContext = Depends(ctx)) -> dict:
     with c.db.session() as s:
-        workers.touch(s, body.workerId, body.queues, body.hostname)
+        workers.touch(s, body.worker_id, body.queues, body.hostname)
     return {"status": "ok"}
 
 
@@ -45,12 +46,13 @@ async def claim(body: schemas.ClaimBody, request: Request) -> Response:
     deadline = time.monotonic() + min(max(body.wait, 0.0), MAX_WAIT_S)
     while True:
         event = wakeup.current()
-        spec = await run_in_threadpool(jobs.claim, c, body.workerId, body.queues, body.jobId)
+        spec = await run_in_threadpool(
+            worker_protocol.claim, c, body.worker_id, body.queues, body.job_id
+        )
         if spec is not None:
-            return Response(content=json.dumps(spec),
-                            media_type="application/json")
+            return Response(content=json.dumps(spec.wire()), media_type="application/json")
         remaining = deadline - time.monotonic()
-        if (body.jobId is not None or remaining <= 0 or request.app.state.shutting_down
+        if (body.job_id is not None or remaining <= 0 or request.app.state.shutting_down
                 or await request.is_disconnected()):
             return Response(status_code=204)
         await wakeup.wait(event, min(remaining, 5.0))
@@ -73,13 +75,16 @@ def download_plugin(name: str, c: ServiceContext = Depends(ctx)) -> Response:
 
 @router.post("/jobs/{jobId}/report")
 def report(jobId: str, body: schemas.ReportBody, c: ServiceContext = Depends(ctx)) -> dict:
-    cancel = jobs.report(c, jobId, body.workerId, body.mlflowRunId, body.status, body.reason)
-    return {"cancelRequested": cancel}
+    cancel = worker_protocol.report(
+        c, jobId, body.worker_id, body.mlflow_run_id, body.status, body.reason
+    )
+    return JobAnswer(cancel_requested=cancel).wire()
 
 
 @router.post("/jobs/{jobId}/heartbeat")
 def job_heartbeat(jobId: str, body: schemas.WorkerIdBody, c: ServiceContext = Depends(ctx)) -> dict:
-    return {"cancelRequested": jobs.heartbeat(c, jobId, body.workerId)}
+    cancel = worker_protocol.heartbeat(c, jobId, body.worker_id)
+    return JobAnswer(cancel_requested=cancel).wire()
 
 
 @router.post("/jobs/{jobId}/log")
@@ -87,5 +92,5 @@ async def append_log(jobId: str, request: Request) -> dict:
     c: ServiceContext = request.app.state.ctx
     worker_id = request.headers.get("x-dioptra-worker-id", "")
     text = (await request.body()).decode("utf-8", errors="replace")
-    size = await run_in_threadpool(jobs.append_log, c, jobId, worker_id, text)
+    size = await run_in_threadpool(worker_protocol.append_log, c, jobId, worker_id, text)
     return {"size": size}

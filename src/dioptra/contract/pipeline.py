@@ -46,7 +46,7 @@ from typing import Any
 
 import yaml
 
-from dioptra.worker.mlproject import MLprojectError, Project
+from dioptra.contract.mlproject import MLprojectError, Project
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 REFERENCE = re.compile(r"\$\{([^}]*)\}")
