@@ -7,13 +7,17 @@ dozen job runs on two workers.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
+import sys
 import time
 
 import mlflow
 import pytest
 import requests
+import yaml
 from testbed import ServerProcess, free_port, unique
 from workflows import write_tar
 
@@ -238,3 +242,57 @@ def test_every_problem_in_one_400(testbed, tmp_path):
     assert bad.status_code == 400 and "archive was rejected" in bad.json()["message"]
     missing = requests.get(f"{server.url}/api/v0/pipeline/not-a-uuid")
     assert missing.status_code == 404
+
+
+def dioptra(server, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DIOPTRA_RESTAPI_URI": server.url}
+    return subprocess.run([sys.executable, "-m", "dioptra.cli", *args], capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+def test_the_command_line(testbed, tmp_path):
+    server, client, experiment, queue, archive = testbed
+    file = tmp_path / "pipeline.yaml"
+    file.write_text(yaml.safe_dump(definition(experiment, queue, "cli", {
+        "one": {"entryPoint": "main", "grid": {"x": [1, 2]}}})))
+    ran = dioptra(server, "pipeline", "run", str(file), "--workflow", str(archive),
+                  "--html", str(tmp_path / "r.html"))
+    assert ran.returncode == 0, ran.stderr
+    assert "one" in ran.stderr and "2/2" in ran.stderr  # the stage's progress bar
+    assert "x_squared" in ran.stdout and "pipeline finished" in ran.stdout
+    assert "/report.html" in ran.stdout and "<svg" in (tmp_path / "r.html").read_text()
+
+    file.write_text(yaml.safe_dump(definition(experiment, queue, "cli-fails", {
+        "one": {"entryPoint": "main", "params": {"x": 3}}})))
+    failed = dioptra(server, "pipeline", "run", str(file), "--workflow", str(archive),
+                     "--json")
+    assert failed.returncode == 1
+    outcome = json.loads(failed.stdout)
+    assert outcome["pipeline"]["status"] == "failed"
+    (job_id,) = [r["jobId"] for r in outcome["report"]["rows"]]
+    log = dioptra(server, "job", "log", job_id, "-f")
+    assert log.returncode == 1 and "x=3 is the failing member" in log.stdout
+
+    file.write_text("name: broken\nexperiment: e\nstages: {a: {entryPoint: nope}}\n")
+    invalid = dioptra(server, "pipeline", "run", str(file), "--workflow", str(archive))
+    assert invalid.returncode == 1
+    assert "entry point 'nope' is not in MLproject" in invalid.stderr
+    assert "no 'queue'" in invalid.stderr
+
+    assert dioptra(server, "queue", "lock", queue).returncode == 0
+    refused = dioptra(server, "job", "submit", str(archive), "--experiment", experiment,
+                      "--entry-point", "main", "--queue", queue, "-P", "x=2")
+    assert refused.returncode == 1 and "locked" in refused.stderr
+    assert dioptra(server, "queue", "unlock", queue).returncode == 0
+    submitted = dioptra(server, "job", "submit", str(archive), "--experiment", experiment,
+                        "--entry-point", "main", "--queue", queue, "-P", "x=2",
+                        "-P", "word=two words")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip()
+    followed = dioptra(server, "job", "log", job_id, "--follow")
+    assert followed.returncode == 0 and "word=two words" in followed.stdout
+    listed = json.loads(dioptra(server, "job", "list", "--json", "--queue", queue).stdout)
+    assert job_id in {j["jobId"] for j in listed}
+    assert dioptra(server, "job", "list", "--status", "finished").stdout.count(job_id) == 1
+    plugins = dioptra(server, "plugin", "list")
+    assert plugins.returncode == 0 and "dioptra_builtins" in plugins.stdout

@@ -1,4 +1,5 @@
-"""The `dioptra` command: run a server, run a worker."""
+"""The `dioptra` command: run a server, run a worker, and (usercli.py) the everyday
+verbs that talk to a server: pipeline, job, queue, experiment, plugin."""
 
 from __future__ import annotations
 
@@ -142,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["text", "json"],
                         help="text, or one JSON object per line (DIOPTRA_LOG_FORMAT)")
     worker.set_defaults(func=_worker)
+
+    from dioptra import usercli  # the everyday verbs: pipeline, job, queue, experiment, plugin
+
+    usercli.add_commands(sub)
     return parser
 
 
