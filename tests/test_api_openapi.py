@@ -88,7 +88,6 @@ def test_every_v0_route_is_documented(spec):
         for method in methods:
             operation = paths[path][method]
             assert operation.get("summary") or operation.get("description"), (method, path)
-            assert "200" in operation["responses"], (method, path)
             for parameter in operation.get("parameters", []):
                 if parameter["in"] != "path":
                     continue

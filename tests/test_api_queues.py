@@ -57,4 +57,5 @@ def test_delete_rename_and_reuse_a_name(server, client):
     again = client.register_queue(name + "-2")
     assert again["queueId"] > queue["queueId"]
     assert requests.post(f"{base}/", json={}).status_code == 400
-    assert requests.get(f"{base}/not-an-int").status_code in (404, 400)
+    not_an_int = requests.get(f"{base}/not-an-int")
+    assert not_an_int.status_code == 400 and "queueId" in not_an_int.json()["message"]

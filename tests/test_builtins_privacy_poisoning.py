@@ -46,8 +46,6 @@ def test_membership_inference_on_an_overfit_model(digits):
         ATTACKS, "membership_inference", "infer_membership", clf, x_members, y_members,
         x_others, y_others, attack_model_type="rf", input_type="loss", seed=0,
     )
-    for key in ("attack_accuracy", "member_accuracy", "nonmember_accuracy", "precision"):
-        assert 0.0 <= result[key] <= 1.0
     assert result["attack_accuracy"] == pytest.approx(
         (result["member_accuracy"] + result["nonmember_accuracy"]) / 2
     )
@@ -60,7 +58,6 @@ def test_membership_inference_default_settings_run(le_net, digits):
         ATTACKS, "membership_inference", "infer_membership", le_net,
         digits["x_train"], digits["y_train"], digits["x_test"], digits["y_test"],
     )
-    assert 0.0 <= result["attack_accuracy"] <= 1.0
     assert result["n_attack_train"] + result["n_attack_eval"] == 2 * len(digits["x_test"])
 
 

@@ -46,3 +46,41 @@ def test_json_logs_are_one_object_per_line(start_server):
     assert any("startup complete" in e["message"] for e in entries), server.log()
     for entry in entries:
         assert {"time", "level", "logger", "message"} <= set(entry)
+
+
+def test_log_level_flag_wins_only_when_given(monkeypatch):
+    from dioptra.cli import build_parser, server_settings
+
+    monkeypatch.setenv("DIOPTRA_LOG_LEVEL", "DEBUG")
+    assert server_settings(build_parser().parse_args(["server"])).log_level == "debug"
+    flagged = build_parser().parse_args(["server", "--log-level", "error"])
+    assert server_settings(flagged).log_level == "error"
+    monkeypatch.delenv("DIOPTRA_LOG_LEVEL")
+    assert server_settings(build_parser().parse_args(["server"])).log_level == "info"
+
+
+def test_both_worker_commands_take_the_same_options(monkeypatch, tmp_path):
+    from dioptra.cli import build_parser
+    from dioptra.worker import main as worker_main
+
+    top = build_parser()
+    sub = top._subparsers._group_actions[0].choices["worker"]  # `dioptra worker`
+    direct = worker_main.build_parser()  # `python -m dioptra.worker`
+
+    def options(parser):
+        return {flag for action in parser._actions for flag in action.option_strings}
+
+    assert options(sub) == options(direct)
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret\n")
+    monkeypatch.setenv("DIOPTRA_LOG_LEVEL", "warning")
+    argv = ["--server", "http://h:5000", "--queue", "a", "--queue", "b",
+            "--token-file", str(token_file), "--work-dir", str(tmp_path), "--once"]
+    ours = worker_main.resolve(top.parse_args(["worker", *argv]), sub)
+    theirs = worker_main.resolve(direct.parse_args(argv), direct)
+    del ours.func, ours.command
+    assert vars(ours) == vars(theirs)
+    assert theirs.token == "s3cret" and theirs.queues == ["a", "b"]
+    assert theirs.log_level == "warning"  # from DIOPTRA_LOG_LEVEL: no flag given
+    flagged = worker_main.resolve(direct.parse_args([*argv, "--log-level", "DEBUG"]), direct)
+    assert flagged.log_level == "debug"

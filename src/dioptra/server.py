@@ -14,13 +14,16 @@ from dioptra.dispatch.embedded import EMBEDDED_PREFIX, EmbeddedDispatcher
 from dioptra.dispatch.wakeup import WakeUp
 from dioptra.mlflow_server import MLflowServer, preferred_port
 from dioptra.restapi.app import create_app
-from dioptra.services import pipelines, reaper
+from dioptra.services import pipelines, plugins, reaper
 from dioptra.services.context import ServiceContext
 from dioptra.services.tracking import Tracking
 from dioptra.storage import open_store
 
 log = logging.getLogger("dioptra.server")
 REAP_INTERVAL_S = 2.0
+# How often queued jobs are checked against the dispatcher (a Redis restarted or flushed
+# loses what was enqueued): every this many reaper rounds.
+REDISPATCH_EVERY_ROUNDS = 5
 
 
 class InsecureBindError(SystemExit):
@@ -40,6 +43,10 @@ class Dispatchers:
     def job_ready(self, job_id: str, queue_name: str, timeout_seconds: int) -> None:
         for member in self.members:
             member.job_ready(job_id, queue_name, timeout_seconds)
+
+    def redispatch(self, jobs: list[tuple[str, str, int]]) -> None:
+        for member in self.members:
+            member.redispatch(jobs)
 
     def retry_failed(self) -> None:
         for member in self.members:
@@ -111,6 +118,7 @@ class TestbedServer:
         if self.mlflow is not None:
             self.mlflow.wait_ready()
         self.ctx.dispatcher.start()
+        plugins.record_missing_digests(self.ctx)
         reaper.recover(self.ctx, EMBEDDED_PREFIX)
         pipelines.recover(self.ctx)
         threading.Thread(target=self._keep_books, name="reaper", daemon=True).start()
@@ -118,11 +126,15 @@ class TestbedServer:
               f"(MLflow UI at {self.ctx.tracking.tracking_uri})", flush=True)
 
     def _keep_books(self) -> None:
+        rounds = 0
         while not self._stop.wait(REAP_INTERVAL_S):
+            rounds += 1
             try:
                 reaper.reap(self.ctx)
                 pipelines.finalize_pending(self.ctx)
                 self.ctx.dispatcher.retry_failed()
+                if rounds % REDISPATCH_EVERY_ROUNDS == 0:
+                    reaper.redispatch(self.ctx, min_age_s=REAP_INTERVAL_S * REDISPATCH_EVERY_ROUNDS)
             except Exception:  # noqa: BLE001 - the reaper must outlive a bad round
                 log.exception("reaper round failed")
 

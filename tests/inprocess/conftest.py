@@ -33,12 +33,16 @@ class RecordingDispatcher:
 
     def __init__(self) -> None:
         self.ready: list[str] = []
+        self.checked: list[str] = []  # offered to redispatch()
 
     def start(self) -> None:
         pass
 
     def job_ready(self, job_id: str, queue_name: str, timeout_seconds: int) -> None:
         self.ready.append(job_id)
+
+    def redispatch(self, jobs: list[tuple[str, str, int]]) -> None:
+        self.checked.extend(job_id for job_id, _, _ in jobs)
 
     def stop(self) -> None:
         pass
@@ -117,17 +121,23 @@ def migrated_db(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def bed(tmp_path, migrated_db) -> Iterator[Bed]:
+def tracking_uri() -> str:
+    """The MLflow the server knows; a test that needs a real one overrides this."""
+    return TRACKING_URI
+
+
+@pytest.fixture
+def bed(tmp_path, migrated_db, tracking_uri) -> Iterator[Bed]:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     shutil.copy(migrated_db, data_dir / "dioptra.db")
-    settings = Settings(data_dir=data_dir, workers=0, mlflow_tracking_uri=TRACKING_URI,
+    settings = Settings(data_dir=data_dir, workers=0, mlflow_tracking_uri=tracking_uri,
                         redis_url=None, database_uri=None, storage_url=None, api_token=None,
                         public_url=None, heartbeat_timeout_s=20.0)
     db = Database(settings.effective_database_uri)
     ctx = ServiceContext(settings=settings, db=db,
                          store=open_store(settings.effective_storage_url),
-                         tracking=Tracking(TRACKING_URI), dispatcher=RecordingDispatcher())
+                         tracking=Tracking(tracking_uri), dispatcher=RecordingDispatcher())
     with TestClient(create_app(ctx, WakeUp())) as api:
         yield Bed(ctx, api, tmp_path)
     db.dispose()

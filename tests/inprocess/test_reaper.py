@@ -85,3 +85,16 @@ def test_recovery_settles_children_of_parents_that_ended_while_down(bed):
     reaper.recover(bed.ctx, "embedded:")
     assert bed.status(child) == "queued"
     assert bed.dispatcher.ready == [child]
+
+
+def test_redispatch_offers_the_queued_jobs_no_worker_holds(bed):
+    waiting, claimed, fresh = (bed.submit()["jobId"] for _ in range(3))
+    parent = bed.submit()["jobId"]
+    deferred = bed.submit(dependsOn=parent)["jobId"]
+    bed.claim("w1", claimed)
+    for job_id in (waiting, claimed, deferred, parent):
+        bed.set_columns(job_id, last_modified=bed.ago(30))
+    reaper.redispatch(bed.ctx, min_age_s=10)
+    # The fresh one may be being handed over right now: left for the next round.
+    assert bed.dispatcher.checked == [waiting, parent]
+    assert fresh not in bed.dispatcher.checked

@@ -124,6 +124,19 @@ class JobLogChunk(Base):
     )
     job_id: Mapped[str] = mapped_column(String(36), ForeignKey("jobs.job_id"), index=True)
     data: Mapped[str] = mapped_column(Text, nullable=False)
+    # Characters in ``data``: a log is measured and read from an offset with these alone.
+    length: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+
+
+class CustomPlugin(Base):
+    """An uploaded task plugin package's digest, recorded once at upload (the package
+    itself lives in the object store)."""
+
+    __tablename__ = "custom_plugins"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    uploaded_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Worker(Base):

@@ -68,6 +68,9 @@ class EmbeddedDispatcher:
     def job_ready(self, job_id: str, queue_name: str, timeout_seconds: int) -> None:
         self.wakeup.notify()
 
+    def redispatch(self, jobs: list[tuple[str, str, int]]) -> None:
+        pass  # the embedded workers ask the database itself: nothing to lose
+
     def stop(self) -> None:
         """A first SIGTERM stops idle workers; a second makes busy ones kill their entry
         point and report the job failed, so nothing outlives the server."""

@@ -13,6 +13,7 @@ import threading
 
 from redis import Redis
 from rq import Queue
+from rq.job import Job as RQJob
 
 log = logging.getLogger("dioptra.dispatch")
 # The function RQ work horses run, by path: it lives on worker machines.
@@ -49,6 +50,22 @@ class RQDispatcher:
             log.warning("could not enqueue job %s on RQ queue %s: %s", job_id, queue_name, exc)
             with self._lock:
                 self._failed[job_id] = (queue_name, timeout_seconds)
+
+    def redispatch(self, jobs: list[tuple[str, str, int]]) -> None:
+        """Enqueue again the jobs Redis no longer has (restarted without its data, or
+        flushed). One that RQ still holds, in whatever state, is left alone: the claim
+        is atomic, so a job enqueued twice still runs once, but a loop is not wanted."""
+        if not jobs:
+            return
+        try:
+            known = RQJob.fetch_many([job_id for job_id, _, _ in jobs], connection=self.redis)
+        except Exception as exc:  # noqa: BLE001 - Redis down: the next round retries
+            log.warning("could not ask Redis which jobs it holds: %s", exc)
+            return
+        for (job_id, queue_name, timeout_seconds), rq_job in zip(jobs, known, strict=True):
+            if rq_job is None:
+                log.warning("job %s is queued but Redis lost it; enqueuing it again", job_id)
+                self.job_ready(job_id, queue_name, timeout_seconds)
 
     def retry_failed(self) -> None:
         with self._lock:

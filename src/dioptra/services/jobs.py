@@ -209,4 +209,4 @@ def cancel(ctx: ServiceContext, job_id: str) -> Job:
 def read_log(ctx: ServiceContext, job_id: str, offset: int = 0) -> tuple[Job, str]:
     with ctx.db.session() as session:
         job = _get(session, job_id)
-        return job, logs.read(session, job_id)[offset:]
+        return job, logs.read(session, job_id, offset)

@@ -10,7 +10,7 @@ from dioptra.db.models import JobLogChunk, utcnow
 
 def append(session: Session, job_id: str, text: str) -> None:
     if text:
-        session.add(JobLogChunk(job_id=job_id, data=text))
+        session.add(JobLogChunk(job_id=job_id, data=text, length=len(text)))
 
 
 def note(session: Session, job_id: str, message: str) -> None:
@@ -19,12 +19,30 @@ def note(session: Session, job_id: str, message: str) -> None:
     append(session, job_id, f"[dioptra {stamp}Z] {message}\n")
 
 
-def read(session: Session, job_id: str) -> str:
-    query = select(JobLogChunk.data).where(JobLogChunk.job_id == job_id)
-    return "".join(session.scalars(query.order_by(JobLogChunk.chunk_id)))
+def read(session: Session, job_id: str, offset: int = 0) -> str:
+    """The log from character ``offset`` on. Only the chunks that reach past the offset
+    are fetched: a log followed while it grows costs its new part per poll."""
+    chunk = JobLogChunk
+    ends = (
+        select(chunk.chunk_id, chunk.length,
+               func.sum(chunk.length).over(order_by=chunk.chunk_id).label("end"))
+        .where(chunk.job_id == job_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(chunk.data, ends.c.end, ends.c.length)
+        .join(ends, ends.c.chunk_id == chunk.chunk_id)
+        .where(ends.c.end > offset)
+        .order_by(chunk.chunk_id)
+    ).all()
+    if not rows:
+        return ""
+    first, end, length = rows[0]
+    skip = max(0, offset - (end - length))
+    return "".join([first[skip:], *(data for data, _, _ in rows[1:])])
 
 
 def size(session: Session, job_id: str) -> int:
     """Length of the log in characters, counted by the database (no log is read)."""
-    query = select(func.coalesce(func.sum(func.length(JobLogChunk.data)), 0))
+    query = select(func.coalesce(func.sum(JobLogChunk.length), 0))
     return int(session.scalar(query.where(JobLogChunk.job_id == job_id)))

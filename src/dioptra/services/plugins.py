@@ -13,11 +13,19 @@ import importlib.util
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from dioptra.archives import ArchiveError, Limits, pack_directory, safe_extract
+from dioptra.db.models import CustomPlugin, utcnow
 from dioptra.services.errors import BadRequest, NotFound
 from dioptra.services.names import check_plugin_name
 from dioptra.storage import ObjectStore
+
+if TYPE_CHECKING:
+    from dioptra.services.context import ServiceContext
 
 BUILTINS = "dioptra_builtins"
 CUSTOM = "dioptra_custom"
@@ -91,7 +99,50 @@ def get_custom(store: ObjectStore, name: str) -> TaskPlugin:
 
 
 def custom_digest(store: ObjectStore, name: str) -> str:
+    """Hash the packed package (once, at upload; see ``digests``)."""
     return hashlib.sha256(store.get_bytes(packed_uri(name))).hexdigest()
+
+
+def upload_custom(ctx: ServiceContext, name: str, collection: str, archive: Path) -> TaskPlugin:
+    """Upload, and record the packed package's digest, which every claim hands out."""
+    plugin = upload(ctx.store, name, collection, archive)
+    try:
+        digest = custom_digest(ctx.store, name)
+        with ctx.db.session() as session:
+            session.merge(CustomPlugin(name=name, sha256=digest, uploaded_on=utcnow()))
+    except Exception:
+        delete_custom(ctx.store, name)
+        raise
+    return plugin
+
+
+def remove_custom(ctx: ServiceContext, name: str) -> list[str]:
+    with ctx.db.session() as session:
+        session.execute(delete(CustomPlugin).where(CustomPlugin.name == name))
+    return delete_custom(ctx.store, name)
+
+
+def digests(session: Session) -> dict[str, str]:
+    """Name -> SHA-256 of every uploaded package, as recorded at upload (nothing hashed)."""
+    query = select(CustomPlugin.name, CustomPlugin.sha256).order_by(CustomPlugin.name)
+    return dict(session.execute(query).all())
+
+
+def record_missing_digests(ctx: ServiceContext) -> list[str]:
+    """At start: record the digests of packages uploaded before they were recorded (or
+    while the database was elsewhere); forget those no longer in the store."""
+    with ctx.db.session() as session:
+        known = digests(session)
+    present = {p.name for p in list_custom(ctx.store) if ctx.store.exists(packed_uri(p.name))}
+    missing = sorted(present - set(known))
+    with ctx.db.session() as session:
+        for name in missing:
+            session.add(CustomPlugin(name=name, sha256=custom_digest(ctx.store, name),
+                                     uploaded_on=utcnow()))
+        gone = set(known) - present
+        if gone:
+            session.execute(delete(CustomPlugin).where(CustomPlugin.name.in_(gone)))
+    return missing
 
 
 def _package_root(extracted: Path) -> Path:

@@ -32,17 +32,29 @@ def reap(ctx: ServiceContext) -> list[str]:
     failed = []
     for job_id in running:
         try:
-            moves = Transitions()
+            moves, run_ids = Transitions(), []
             with ctx.db.session() as session:
                 job = session.get(Job, job_id)
                 reason = _why_reap(ctx, job, now) if job is not None else None
                 if reason is not None and not JobStatus(job.status).ended:
                     moves.move(session, job, JobStatus.FAILED, reason)
-            moves.follow_up(ctx)
+                    run_ids.append(job.mlflow_run_id)
             failed.extend(moves.ended)
+            _fail_runs(ctx, run_ids)
+            moves.follow_up(ctx)
         except Exception:  # noqa: BLE001 - one job's problem must not shield the others
             log.exception("reaper: job %s could not be checked; skipped this round", job_id)
     return failed
+
+
+def _fail_runs(ctx: ServiceContext, run_ids: list[str | None]) -> None:
+    """The MLflow runs of jobs failed for their worker: end them FAILED, as the worker
+    would have (else MLflow shows them RUNNING forever)."""
+    for run_id in filter(None, run_ids):
+        try:
+            ctx.tracking.fail_run(run_id)
+        except Exception as exc:  # noqa: BLE001 - MLflow away: the job's status holds
+            log.warning("could not end MLflow run %s as FAILED: %s", run_id, exc)
 
 
 def _why_reap(ctx: ServiceContext, job: Job, now: dt.datetime) -> str | None:
@@ -68,9 +80,11 @@ def recover(ctx: ServiceContext, embedded_prefix: str) -> None:
                 Job.claimed_by.like(f"{embedded_prefix}%"), Job.status.not_in(ENDED_STATUSES)
             )
         )
+        lost_runs = []
         for job in running:
             moves.move(session, job, JobStatus.FAILED,
                        "the server restarted while the job was running")
+            lost_runs.append(job.mlflow_run_id)
         parents = set(
             session.scalars(select(Job.depends_on).where(
                 Job.status == JobStatus.DEFERRED, Job.depends_on.is_not(None)))
@@ -82,7 +96,23 @@ def recover(ctx: ServiceContext, embedded_prefix: str) -> None:
             .order_by(Job.created_on)
         ).all()
     moves.follow_up(ctx)
+    _fail_runs(ctx, lost_runs)
     for job_id in parents:
         settle_children(ctx, job_id)
     for job_id, queue_name, timeout_seconds in queued:
         ctx.dispatcher.job_ready(job_id, queue_name, timeout_seconds)
+
+
+def redispatch(ctx: ServiceContext, min_age_s: float) -> None:
+    """Let the dispatcher hand over again the queued jobs it lost. Jobs changed in the
+    last ``min_age_s`` seconds are being handed over right now: left out."""
+    settled_before = utcnow() - dt.timedelta(seconds=min_age_s)
+    with ctx.db.session() as session:
+        waiting = session.execute(
+            select(Job.job_id, Queue.name, Job.timeout_seconds)
+            .join(Queue, Queue.queue_id == Job.queue_id)
+            .where(Job.status == JobStatus.QUEUED, Job.claimed_by.is_(None),
+                   Job.last_modified < settled_before)
+            .order_by(Job.created_on)
+        ).all()
+    ctx.dispatcher.redispatch([tuple(row) for row in waiting])

@@ -62,3 +62,12 @@ class Tracking:
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise BadGateway(f"MLflow refused to delete the experiment: {exc.message}") from exc
+
+    def fail_run(self, run_id: str) -> bool:
+        """End a run its worker can no longer end (the job was failed for it) as FAILED;
+        a run that has ended already is left as it is. Returns whether it was ended."""
+        run = self.client.get_run(run_id)
+        if run.info.status not in ("RUNNING", "SCHEDULED"):
+            return False
+        self.client.set_terminated(run_id, "FAILED")
+        return True

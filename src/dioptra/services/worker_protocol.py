@@ -53,10 +53,8 @@ def claim(
 
 
 def _spec(ctx: ServiceContext, session: Session, job: Job) -> JobSpec:
-    custom = [
-        CustomPlugin(name=p.name, sha256=plugins.custom_digest(ctx.store, p.name))
-        for p in plugins.list_custom(ctx.store)
-    ]
+    custom = [CustomPlugin(name=name, sha256=digest)
+              for name, digest in plugins.digests(session).items()]
     return JobSpec(
         job_id=job.job_id,
         experiment_id=job.experiment_id,

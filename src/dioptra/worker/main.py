@@ -270,36 +270,34 @@ class _WorkerHeartbeat:
 
 
 # -- command line ------------------------------------------------------------------------
+# The one definition of the worker's options: `dioptra worker` and `python -m
+# dioptra.worker` both use it.
+
+DESCRIPTION = (
+    "Run a Dioptra worker. It talks to the Dioptra server over HTTP only (the worker API "
+    "under /api/v0/worker) and runs one job at a time: it downloads the workflow archive "
+    "and custom task plugins, creates the MLflow run, runs the MLproject entry point and "
+    "streams its output to the job log. Without --redis-url it pulls jobs from the server; "
+    "with it, it takes them from the RQ queues named like the Dioptra queues."
+)
+EPILOG = (
+    "Stop it with SIGTERM or Ctrl+C: the running job finishes first. A second signal stops "
+    "the job (reported failed). Example: dioptra worker --server http://localhost:5000 "
+    "--queue tensorflow_cpu"
+)
+LOG_LEVELS = ["debug", "info", "warning", "error"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m dioptra.worker",
-        description=(
-            "Run a Dioptra worker. It talks to the Dioptra server over HTTP only (the "
-            "worker API under /api/v0/worker) and runs one job at a time: it downloads the "
-            "workflow archive and custom task plugins, creates the MLflow run, runs the "
-            "MLproject entry point and streams its output to the job log. Without "
-            "--redis-url it pulls jobs from the server; with it, it takes them from the RQ "
-            "queues named like the Dioptra queues."
-        ),
-        epilog=(
-            "Stop it with SIGTERM or Ctrl+C: the running job finishes first. A second "
-            "signal stops the job (reported failed). Example: python -m dioptra.worker "
-            "--server http://localhost:5000 --queue tensorflow_cpu"
-        ),
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--server",
-        default=os.environ.get(ENV_SERVER_URL) or os.environ.get("DIOPTRA_RESTAPI_URI"),
         help="base URL of the Dioptra server, e.g. http://localhost:5000 "
         f"(default: ${ENV_SERVER_URL}, else $DIOPTRA_RESTAPI_URI)",
     )
     parser.add_argument(
-        "--token",
-        default=os.environ.get(ENV_TOKEN),
-        help=f"API bearer token, when the server requires one (default: ${ENV_TOKEN})",
+        "--token", help=f"API bearer token, when the server requires one (default: ${ENV_TOKEN})"
     )
+    parser.add_argument("--token-file", help=f"file holding the API token (else ${ENV_TOKEN})")
     parser.add_argument(
         "--queue",
         action="append",
@@ -324,30 +322,50 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: ${ENV_WORK_DIR}, else <tmp>/dioptra-worker)",
     )
     parser.add_argument(
-        "--once",
-        action="store_true",
-        help="burst mode: exit as soon as no job is waiting",
+        "--once", action="store_true", help="burst mode: exit as soon as no job is waiting"
     )
     parser.add_argument(
         "--log-level",
-        default=os.environ.get("DIOPTRA_WORKER_LOG_LEVEL", "INFO"),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        type=str.upper,
-        help="worker log level (default: $DIOPTRA_WORKER_LOG_LEVEL, else INFO)",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        help="log level (default: $DIOPTRA_WORKER_LOG_LEVEL, else $DIOPTRA_LOG_LEVEL, "
+        "else info)",
     )
-    return parser
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="text, or one JSON object per line (default: $DIOPTRA_LOG_FORMAT, else text)",
+    )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def resolve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Fill what the flags left out from the environment (a flag given always wins) and
+    refuse what cannot run; ``parser.error`` exits with status 2."""
+    env = os.environ
+    args.server = args.server or env.get(ENV_SERVER_URL) or env.get("DIOPTRA_RESTAPI_URI")
     if not args.server:
-        parser.error("--server is required (or set DIOPTRA_SERVER_URL)")
+        parser.error(f"--server is required (or set {ENV_SERVER_URL})")
     if args.redis_url and not args.queues:
         parser.error("--redis-url needs at least one --queue NAME")
+    if args.token is None and args.token_file:
+        try:
+            args.token = Path(args.token_file).read_text().strip()
+        except OSError as exc:
+            parser.error(f"--token-file: {exc}")
+    args.token = args.token or env.get(ENV_TOKEN) or None
+    level = args.log_level or env.get("DIOPTRA_WORKER_LOG_LEVEL") or env.get("DIOPTRA_LOG_LEVEL")
+    args.log_level = (level or "info").lower()
+    if args.log_level not in LOG_LEVELS:
+        parser.error(f"the log level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    args.log_format = args.log_format or env.get("DIOPTRA_LOG_FORMAT") or "text"
+    return args
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    args = resolve(args, parser)
     from dioptra import logs
 
-    logs.configure(args.log_level, os.environ.get("DIOPTRA_LOG_FORMAT", "text"))
+    logs.configure(args.log_level, args.log_format)
     try:
         run_worker(
             args.server,
@@ -358,9 +376,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.redis_url,
             once=args.once,
         )
-    except ServerAPIError as exc:
+    except (ServerAPIError, ValueError) as exc:
         log.error("%s", exc)
         return 1
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dioptra.worker", description=DESCRIPTION, epilog=EPILOG
+    )
+    add_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    return run(parser.parse_args(argv), parser)

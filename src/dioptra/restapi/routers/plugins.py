@@ -23,7 +23,7 @@ def upload(
     c: ServiceContext = Depends(ctx),
 ) -> dict:
     with saved_upload(taskPluginFile, "taskPluginFile", c.settings.max_upload_bytes) as path:
-        return schemas.task_plugin(plugins.upload(c.store, taskPluginName, collection, path))
+        return schemas.task_plugin(plugins.upload_custom(c, taskPluginName, collection, path))
 
 
 @router.get("/dioptra_builtins")
@@ -48,5 +48,5 @@ def get_custom(taskPluginName: str, c: ServiceContext = Depends(ctx)) -> dict:
 
 @router.delete("/dioptra_custom/{taskPluginName}")
 def delete_custom(taskPluginName: str, c: ServiceContext = Depends(ctx)) -> dict:
-    deleted = plugins.delete_custom(c.store, taskPluginName)
+    deleted = plugins.remove_custom(c, taskPluginName)
     return {"collection": plugins.CUSTOM, "status": "Success", "taskPluginName": deleted}

@@ -1,15 +1,15 @@
 """pipelines: a pipeline's definition and parent run, and which jobs belong to it
 
-Revision ID: 0002_pipelines
-Revises: 0001_initial
+Revision ID: 0003_pipelines
+Revises: 0002_plugin_digests_log_lengths
 Create Date: 2026-12-02 03:15:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_pipelines"
-down_revision = "0001_initial"
+revision = "0003_pipelines"
+down_revision = "0002_plugin_digests_log_lengths"
 branch_labels = None
 depends_on = None
 
