@@ -73,3 +73,12 @@ def test_unfinished_runs_and_single_runs_get_no_chart_and_the_page_is_self_conta
     assert lines[0] == ("stage,entryPoint,status,jobId,runId,attack,eps,adversarial_accuracy,"
                         "clean_accuracy")
     assert len(lines) == 1 + len(rows)
+
+
+def test_a_stage_with_many_metrics_leaves_room_for_the_others():
+    attacks = [row("attack", {"attack": a, "eps": e},
+                   {f"distance_{i}": float(i) for i in range(20)})
+               for a in ("fgm", "pgd") for e in ("0.1", "0.2")]
+    charts = plan_charts([*attacks, *evasion_rows(fgm=[0.9, 0.6, 0.2], pgd=[0.8, 0.5, 0.1])])
+    assert [c.stage for c in charts].count("attack") == 4
+    assert "adversarial_accuracy vs eps (infer)" in [c.title for c in charts]

@@ -24,7 +24,8 @@ from dioptra.services import pipelines
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import BadGateway, BadRequest
 
-MAX_CHARTS = 12
+MAX_CHARTS = 16
+MAX_CHARTS_PER_STAGE = 4  # the accuracies first: one stage's many metrics crowd no other
 NOISE = 0.02  # accuracies closer than this are not told apart (2 points)
 FIXED_COLUMNS = ("stage", "entryPoint", "status", "jobId", "runId")
 
@@ -236,7 +237,7 @@ def plan_charts(rows: list[Row]) -> list[Chart]:
         numeric = [k for k in varying if all(_is_number(r.params.get(k, "x")) for r in done)]
         categorical = [k for k in varying if k not in numeric]
         common = set.intersection(*(set(r.metrics) for r in done))
-        for metric in sorted(common, key=_metric_order):
+        for metric in sorted(common, key=_metric_order)[:MAX_CHARTS_PER_STAGE]:
             if numeric:
                 x = numeric[0]
                 others = [k for k in varying if k != x]
