@@ -119,6 +119,12 @@ def test_grid_points_are_checked_against_the_mlproject(tmp_path):
     assert text.count("'nope'") == 1  # one problem per distinct reason
     assert "stage 'b': entry point 'needs' requires parameter 'run_id'" in text
     assert "stage 'c'" not in text  # a reference passes for a float until resolved
+    # a stage of several entry points must not give one of them a parameter it lacks
+    with pytest.raises(PipelineError, match="entry point 'sleep' does not declare 'x'"):
+        parse({"name": "t", "experiment": "e", "queue": "q", "stages": {
+            "a": {"entryPoint": ["main", "sleep"], "params": {"x": 1}}}}, project)
+    parse({"name": "t", "experiment": "e", "queue": "q", "stages": {  # one: as in MLflow
+        "a": {"entryPoint": "sleep", "params": {"x": 1}}}}, project)
     # a declared default can be referred to
     parse({"name": "t", "experiment": "e", "queue": "q", "stages": {
         "a": {"entryPoint": "main"},

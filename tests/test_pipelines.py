@@ -146,6 +146,15 @@ def test_grid_fan_out_fan_in_references_and_report(testbed, mlflow_uri, tmp_path
     line = charts["x_squared vs x (square)"]
     assert line["kind"] == "line" and set(line["series"]) == {"a", "bb", "ccc"}
     assert line["series"]["a"] == [["1", 1.0], ["2", 4.0]]
+    # a report over any jobs: this experiment's `main` jobs, the parameters that vary
+    by_entry_point = client.get_jobs_report(final["experimentId"], entry_point="main")
+    assert {r["jobId"] for r in by_entry_point["rows"]} == {
+        j["jobId"] for j in final["jobs"] if j["stage"] != "collect"}
+    assert {"x", "word", "parent"} <= set(by_entry_point["columns"]["params"])
+    for r in by_entry_point["rows"]:
+        assert r["metrics"] == rows[r["jobId"]]["metrics"]
+    unbounded = requests.get(f"{server.url}/api/v0/report/")
+    assert unbounded.status_code == 400 and "experimentId" in unbounded.json()["message"]
     csv_text = client.get_pipeline_report(final["pipelineId"], "csv")
     assert csv_text.splitlines()[0].startswith("stage,entryPoint,status,jobId,runId,x,word")
     assert len(csv_text.splitlines()) == 10

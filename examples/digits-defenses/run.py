@@ -30,7 +30,7 @@ def run(address: str, queue: str = _driver.DEFAULT_QUEUE,
         stages = definition["stages"]
         # adversarial training against the budget of the attacks
         stages["train"]["params"].update(epochs=epochs, seed=seed, adv_eps=eps)
-        stages["attack"]["params"].update(eps=eps, eps_step=eps / 4, seed=seed)
+        stages["attack"]["params"].update(eps=eps, seed=seed)  # pgd: steps of eps / 4
 
     return _driver.run_pipeline(HERE, address, queue, experiment, timeout, change,
                                 extra_files=BORROWED, out=out)

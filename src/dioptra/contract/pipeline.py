@@ -451,12 +451,22 @@ def _all_values(stage: Stage):
 
 def _check_against(stages, project: Project, problems: list[str]) -> None:
     """Every point of every stage against its entry point in the MLproject. A value with
-    a reference is checked once resolved, on release; only its presence counts here."""
+    a reference is checked once resolved, on release; only its presence counts here.
+
+    A stage of several entry points gives each of them every parameter: one that an entry
+    point does not declare would reach its script as an unknown option, so it is refused
+    (a single entry point may take undeclared ones, as in MLflow)."""
     for stage in stages:
         seen: set[str] = set()
         for point in stage.points():
             try:
                 entry_point = project.entry_point(point.entry_point)
+                undeclared = sorted(set(point.params) - set(entry_point.parameters))
+                if len(stage.entry_points) > 1 and entry_point.parameters and undeclared:
+                    raise MLprojectError(
+                        f"entry point {point.entry_point!r} does not declare "
+                        f"{', '.join(map(repr, undeclared))}, which the stage gives each of "
+                        "its entry points (split the stage, or declare it)")
                 concrete = {}
                 for key, value in point.params.items():
                     param = entry_point.parameters.get(key)
