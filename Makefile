@@ -22,7 +22,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[ml,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[ml,dev,v0]"
 	@touch $(STAMP)
 
 serve: install

@@ -7,6 +7,7 @@ import signal
 import threading
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from dioptra.config import Settings
 from dioptra.db import Database
@@ -14,6 +15,7 @@ from dioptra.dispatch.embedded import EMBEDDED_PREFIX, EmbeddedDispatcher
 from dioptra.dispatch.wakeup import WakeUp
 from dioptra.mlflow_server import MLflowServer, preferred_port
 from dioptra.restapi.app import create_app
+from dioptra.restapi.limits import head_timeout_protocol
 from dioptra.services import pipelines, plugins, reaper
 from dioptra.services.context import ServiceContext
 from dioptra.services.tracking import Tracking
@@ -73,6 +75,7 @@ class TestbedServer:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.mlflow: MLflowServer | None = None
+        self.embedded: EmbeddedDispatcher | None = None
         self.wakeup = WakeUp()
         self._stop = threading.Event()
 
@@ -92,10 +95,11 @@ class TestbedServer:
             members.append(RQDispatcher(self.settings.redis_url))
         n = self.settings.effective_workers
         if n > 0:
-            members.append(EmbeddedDispatcher(
+            self.embedded = EmbeddedDispatcher(
                 self.settings.server_url, n, self.wakeup, self.settings.api_token,
                 str(self.settings.data_dir / "work"),
-            ))
+            )
+            members.append(self.embedded)
         return Dispatchers(members)
 
     def build(self):
@@ -110,6 +114,8 @@ class TestbedServer:
             tracking=Tracking(tracking_uri),
             dispatcher=self._dispatchers(),
         )
+        if self.embedded is not None:
+            self.ctx.embedded_instance = self.embedded.instance
         app = create_app(self.ctx, self.wakeup, self._on_startup, self._on_shutdown)
         self.app_state = app.state
         return app
@@ -154,6 +160,8 @@ class TestbedServer:
             log_level=self.settings.log_level,
             access_log=False,
             timeout_graceful_shutdown=10,
+            # A client must finish its request head in time (bodies: restapi/limits.py).
+            http=head_timeout_protocol(AutoHTTPProtocol, self.settings.request_timeout_s),
             log_config=None,  # uvicorn's records go through our handler (text or JSON)
         )
         server = _Uvicorn(config, on_exit=self._on_signal)

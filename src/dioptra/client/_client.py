@@ -188,6 +188,28 @@ class DioptraClient:
                 params[key] = value
         return self._session.get(self.job_endpoint, params=params).json()
 
+    def submit_task_engine_job(
+        self,
+        experiment_description: dict[str, Any],
+        experiment_name: str,
+        queue: str = "tensorflow_cpu",
+        global_parameters: dict[str, Any] | None = None,
+        depends_on: str | None = None,
+        timeout: str = "24h",
+    ) -> dict[str, Any]:
+        """Submit a declarative task-engine experiment (``POST /job/newTaskEngine``)."""
+        body: dict[str, Any] = {
+            "experimentName": experiment_name,
+            "queue": queue,
+            "experimentDescription": experiment_description,
+            "timeout": timeout,
+        }
+        if global_parameters is not None:
+            body["globalParameters"] = global_parameters
+        if depends_on is not None:
+            body["dependsOn"] = depends_on
+        return self._session.post(self._url("job", "newTaskEngine"), json=body).json()
+
     def get_job_log(self, id: str, offset: int = 0) -> dict[str, Any]:
         """The job's log from character ``offset``: ``{"log", "nextOffset", "status"}``."""
         return self._session.get(self._url("job", id, "log"),

@@ -6,9 +6,9 @@ part, e.g. ``dioptra_builtins.random``), *plugin* (the last part, e.g. ``rng``) 
 function name.  Plugin modules are imported lazily, the first time something asks for
 them, with :func:`importlib.import_module`.
 
-The Prefect helpers of the original (``get_task``/``call_task``) are kept for
-compatibility but need no Prefect: ``call_task`` calls the function right away and
-``get_task`` returns the function itself.
+The Prefect helpers of the original (``get_task``/``call_task``) build Prefect 1.x tasks
+when Prefect 1.x is installed (the ``[v0]`` extra) and are called inside a flow;
+anywhere else (or without Prefect) they call the function directly.
 """
 
 from dioptra.pyplugs._plugins import (

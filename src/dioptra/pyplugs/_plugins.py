@@ -113,15 +113,15 @@ def _import(package: str, plugin: str) -> None:
     with _LOCK:
         if plugin in _PLUGINS.get(package, {}):
             return
-    _import_package(package)
-    module_name = f"{package}.{plugin}"
+    if package:
+        _import_package(package)
+    module_name = f"{package}.{plugin}" if package else plugin  # "" = a top-level module
     try:
         importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         if err.name == module_name:
-            raise UnknownPluginError(
-                f"Plugin {plugin!r} not found in package {package!r}"
-            ) from None
+            where = f" in package {package!r}" if package else ""
+            raise UnknownPluginError(f"Plugin {plugin!r} not found{where}") from None
         raise
 
 
@@ -193,19 +193,51 @@ def call(package: str, plugin: str, func: str | None = None, /, *args, **kwargs)
 
 
 def get_task(package: str, plugin: str, func: str | None = None) -> Callable[..., Any]:
-    """Compatibility helper of the Prefect era: returns the plain function.
+    """The plugin as a Prefect 1.x task when Prefect is installed, else the function.
 
-    The number of outputs declared with :func:`task_nout` stays readable as
-    ``_task_nout`` on the returned function.
+    With Prefect (the ``[v0]`` extra), the task builds a flow node when called inside a
+    ``with prefect.Flow(...)`` block, as in v0, and calls the function directly
+    anywhere else (v0's Prefect raised there). ``task_nout`` sets the node's ``nout``.
     """
 
-    return get(package, plugin, func)
+    function = get(package, plugin, func)
+    # A flow exists only where the caller imported prefect: spare everyone else its import.
+    task_class = _prefect_task_class() if sys.modules.get("prefect") is not None else None
+    if task_class is None:
+        return function
+    return task_class(function, nout=getattr(function, "_task_nout", None))
 
 
 def call_task(package: str, plugin: str, func: str | None = None, /, *args, **kwargs) -> Any:
-    """Same as :func:`call` (kept for entry points written for Prefect flows)."""
+    """:func:`get_task` called with the arguments: a flow node inside a Prefect flow."""
 
-    return call(package, plugin, func, *args, **kwargs)
+    return get_task(package, plugin, func)(*args, **kwargs)
+
+
+@functools.cache
+def _prefect_task_class() -> type | None:
+    try:
+        import prefect
+        from prefect.core.task import Task
+        from prefect.tasks.core.function import FunctionTask
+    except ImportError:
+        return None
+    if not prefect.__version__.startswith("1."):
+        return None  # Prefect 2+ has no Flow contexts of this kind
+
+    class DioptraFunctionTask(FunctionTask):
+        """A FunctionTask that runs the function directly outside a flow context."""
+
+        def __init__(self, fn: Callable[..., Any], nout: int | None = None) -> None:
+            super().__init__(fn, name=fn.__name__, nout=nout)
+            self._task_nout = nout
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            if prefect.context.get("flow") is None:
+                return self.run(*args, **kwargs)
+            return Task.__call__(self, *args, **kwargs)
+
+    return DioptraFunctionTask
 
 
 # Factories: bind the package once, like the original pyplugs.

@@ -1,17 +1,15 @@
-"""Errors raised by :mod:`dioptra.pyplugs`."""
+"""Errors raised by :mod:`dioptra.pyplugs` (the classes of ``dioptra.sdk.exceptions``)."""
 
+from dioptra.sdk.exceptions.base import BasePyPlugsException as PyPlugsError
+from dioptra.sdk.exceptions.pyplugs import (
+    UnknownPackageError,
+    UnknownPluginError,
+    UnknownPluginFunctionError,
+)
 
-class PyPlugsError(Exception):
-    """Base class of every pyplugs error."""
-
-
-class UnknownPackageError(PyPlugsError):
-    """The plugin package cannot be imported."""
-
-
-class UnknownPluginError(PyPlugsError):
-    """The package has no such plugin module."""
-
-
-class UnknownPluginFunctionError(PyPlugsError):
-    """The plugin module has no registered function of that name."""
+__all__ = [
+    "PyPlugsError",
+    "UnknownPackageError",
+    "UnknownPluginError",
+    "UnknownPluginFunctionError",
+]

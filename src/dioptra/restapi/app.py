@@ -13,9 +13,10 @@ from swagger_ui_bundle import swagger_ui_path
 
 from dioptra import __version__
 from dioptra.dispatch.wakeup import WakeUp
-from dioptra.restapi import errors
+from dioptra.restapi import errors, storage_errors
 from dioptra.restapi.auth import BearerTokenMiddleware
 from dioptra.restapi.cache import RenderedList
+from dioptra.restapi.limits import RequestLimitsMiddleware
 from dioptra.restapi.routers import (
     experiments,
     jobs,
@@ -58,6 +59,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
         "experiments": RenderedList(lambda: experiments.render_list(ctx)),
     }
     errors.install(app)
+    storage_errors.install(app)
     for module in (experiments, queues, jobs, plugins, workers, pipelines, reports):
         app.include_router(module.router)
 
@@ -83,5 +85,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
 
     if ctx.settings.api_token:
         app.add_middleware(BearerTokenMiddleware, token=ctx.settings.api_token)
+    # Outside the token check: an oversized or stalled body is refused before anything.
+    app.add_middleware(RequestLimitsMiddleware, settings=ctx.settings)
     app.add_middleware(CollapseSlashesMiddleware)  # outermost: before routing and auth
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -42,6 +42,18 @@ class StatusBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     # strict mode takes an enum member only, so the wire strings are spelled out here.
     status: Literal[STATUS_VALUES]  # type: ignore[valid-type]
+
+
+class TaskEngineJobBody(BaseModel):
+    """POST /api/v0/job/newTaskEngine: a job from an experiment description (v0)."""
+
+    model_config = ConfigDict(extra="forbid")
+    queue: str
+    experimentName: str
+    experimentDescription: dict[str, Any]
+    globalParameters: dict[str, Any] | None = None
+    timeout: str = "24h"
+    dependsOn: str | None = None
 
 
 # The worker API's bodies are the contract's messages.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dioptra.archives import ArchiveError, safe_extract
+from dioptra.archives import ArchiveError, Member, safe_extract
 from dioptra.contract.mlproject import (
+    MLPROJECT_FILE_NAME,
     MLprojectError,
     find_project_dir,
     load_project,
@@ -25,6 +25,7 @@ from dioptra.contract.mlproject import (
 )
 from dioptra.contract.status import STATUS_VALUES, JobStatus
 from dioptra.db.models import Job, Queue, utcnow
+from dioptra.folders import temporary_folder
 from dioptra.services import experiments, logs, queues, workers
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import BadRequest, NotFound
@@ -63,16 +64,22 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _is_mlproject(member: Member) -> bool:
+    return (member.kind in ("file", "hardlink")
+            and member.path.rsplit("/", 1)[-1].lower() == MLPROJECT_FILE_NAME.lower())
+
+
 def validate_workflow(path: Path, entry_point: str, kwargs: str | None) -> None:
     """Reject at submission what the worker would reject anyway: a 400 now beats a
     failed job later."""
-    with tempfile.TemporaryDirectory(prefix="dioptra-check-") as tmp:
+    with temporary_folder(prefix="dioptra-check-") as tmp:
         try:
-            safe_extract(path, Path(tmp))
+            # Every member is checked, but only MLproject files are written.
+            safe_extract(path, tmp, select=_is_mlproject)
         except ArchiveError as exc:
             raise BadRequest(f"The workflow archive was rejected: {exc}") from exc
         try:
-            project = load_project(find_project_dir(Path(tmp)))
+            project = load_project(find_project_dir(tmp))
             project.validate(entry_point, parse_kwargs(kwargs))
         except MLprojectError as exc:
             raise BadRequest(f"The workflow does not fit its MLproject: {exc}") from exc

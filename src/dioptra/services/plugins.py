@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from dioptra.archives import ArchiveError, Limits, pack_directory, safe_extract
 from dioptra.db.models import CustomPlugin, utcnow
+from dioptra.folders import temporary_folder
 from dioptra.services.errors import BadRequest, NotFound
 from dioptra.services.names import check_plugin_name
 from dioptra.storage import ObjectStore
@@ -166,8 +166,8 @@ def upload(store: ObjectStore, name: str, collection: str, archive: Path) -> Tas
             "an existing package in the collection. To update an existing task plugin "
             "package, delete it first and then resubmit."
         )
-    with tempfile.TemporaryDirectory(prefix="dioptra-plugin-") as tmp:
-        extracted = Path(tmp) / "x"
+    with temporary_folder(prefix="dioptra-plugin-") as tmp:
+        extracted = tmp / "x"
         try:
             safe_extract(archive, extracted, PLUGIN_LIMITS)
         except ArchiveError as exc:
@@ -177,7 +177,7 @@ def upload(store: ObjectStore, name: str, collection: str, archive: Path) -> Tas
         if not modules:
             raise BadRequest("The task plugin archive contains no Python (.py) files.")
         # Keep only the Python files, as the original did, but with their folders.
-        package = Path(tmp) / "package"
+        package = tmp / "package"
         for module in modules:
             target = package / module
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -8,12 +8,15 @@ otherwise.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
 from sklearn import metrics as skm
 
 from dioptra import pyplugs
+
+log = logging.getLogger(__name__)
 
 
 def _labels(y) -> np.ndarray:
@@ -111,9 +114,21 @@ def get_performance_metric(func: str) -> Callable[..., float]:
 def get_performance_metric_list(
     request: list[dict[str, str]],
 ) -> list[tuple[str, Callable[..., float]]]:
-    """``[{"name": ..., "func": ...}, ...]`` to ``[(name, function), ...]``."""
+    """``[{"name": ..., "func": ...}, ...]`` to ``[(name, function), ...]``.
 
-    return [(item["name"], get_performance_metric(item["func"])) for item in request]
+    As in v0, a ``func`` the registry does not know is skipped with a warning (so a v0
+    request naming a metric this testbed lacks still runs);
+    :func:`get_performance_metric` itself raises on an unknown name.
+    """
+
+    pairs = []
+    for item in request:
+        if item["func"] not in PERFORMANCE_METRICS_REGISTRY:
+            log.warning("skipping the unknown performance metric %r (%s)", item["func"],
+                        item.get("name"))
+            continue
+        pairs.append((item["name"], PERFORMANCE_METRICS_REGISTRY[item["func"]]))
+    return pairs
 
 
 @pyplugs.register

@@ -28,8 +28,35 @@ def add_model_to_registry(active_run, name: str | None, model_dir: str):
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name)
+    run_id = active_run.info.run_id
+    logged = _logged_model(client, active_run, model_dir)
+    if logged is not None:
+        # MLflow 3: mlflow.<flavor>.log_model(..., "model") keeps the model outside the
+        # run's artifacts, where v0-era code (and this function's rule) looked for it.
+        return client.create_model_version(
+            name=name, source=logged.model_uri, run_id=run_id, model_id=logged.model_id
+        )
     source = f"{active_run.info.artifact_uri.rstrip('/')}/{model_dir}"
-    return client.create_model_version(name=name, source=source, run_id=active_run.info.run_id)
+    return client.create_model_version(name=name, source=source, run_id=run_id)
+
+
+def _logged_model(client: MlflowClient, active_run, model_dir: str):
+    """The run's MLflow 3 logged model named ``model_dir`` (the newest), if any.
+
+    It wins over ``<artifact_uri>/<model_dir>``: MLflow 3 lists a logged model's files
+    under the run's artifacts too, but the run's artifact folder does not hold them.
+    """
+
+    model_dir = model_dir.strip("/")
+    try:
+        found = client.search_logged_models(
+            experiment_ids=[active_run.info.experiment_id],
+            filter_string=f"source_run_id = '{active_run.info.run_id}'",
+        )
+    except (MlflowException, AttributeError):  # an MLflow 2 server: no logged models
+        return None
+    named = [m for m in found if m.name == model_dir]
+    return max(named, key=lambda m: m.creation_timestamp) if named else None
 
 
 @pyplugs.register

@@ -3,7 +3,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from dioptra.restapi import schemas
 from dioptra.restapi.deps import ctx
 from dioptra.restapi.routers.uploads import saved_upload
-from dioptra.services import jobs
+from dioptra.services import jobs, task_engine_jobs
 from dioptra.services.context import ServiceContext
 
 router = APIRouter(prefix="/api/v0/job", tags=["job"])
@@ -46,6 +46,19 @@ def submit_job(
             timeout=timeout,
         )
         return schemas.job(jobs.submit(c, submission))
+
+
+@router.post("/newTaskEngine")
+def submit_task_engine_job(body: schemas.TaskEngineJobBody, c: ServiceContext = Depends(ctx)):
+    submission = task_engine_jobs.TaskEngineSubmission(
+        experiment_name=body.experimentName,
+        queue=body.queue,
+        experiment_description=body.experimentDescription,
+        global_parameters=body.globalParameters or {},
+        timeout=body.timeout,
+        depends_on=body.dependsOn or None,
+    )
+    return schemas.job(task_engine_jobs.submit(c, submission))
 
 
 @router.get("/{jobId}")

@@ -2,8 +2,11 @@
 
 import json
 import time
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from dioptra.contract.messages import JobAnswer
@@ -12,9 +15,11 @@ from dioptra.restapi.deps import ctx
 from dioptra.services import jobs, plugins, worker_protocol, workers
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import NotFound
+from dioptra.storage import ObjectNotFound
 
 router = APIRouter(prefix="/api/v0/worker", tags=["worker"])
 MAX_WAIT_S = 30.0
+_CHUNK = 1 << 20
 
 
 @router.get("/")
@@ -34,6 +39,7 @@ def list_workers(c: ServiceContext = Depends(ctx)) -> list[dict]:
 
 @router.post("/heartbeat")
 def worker_heartbeat(body: schemas.WorkerHeartbeatBody, c: ServiceContext = Depends(ctx)) -> dict:
+    workers.refuse_strangers(c.embedded_instance, body.worker_id)
     with c.db.session() as s:
         workers.touch(s, body.worker_id, body.queues, body.hostname)
     return {"status": "ok"}
@@ -43,6 +49,7 @@ def worker_heartbeat(body: schemas.WorkerHeartbeatBody, c: ServiceContext = Depe
 async def claim(body: schemas.ClaimBody, request: Request) -> Response:
     c: ServiceContext = request.app.state.ctx
     wakeup = request.app.state.wakeup
+    workers.refuse_strangers(c.embedded_instance, body.worker_id)
     deadline = time.monotonic() + min(max(body.wait, 0.0), MAX_WAIT_S)
     while True:
         event = wakeup.current()
@@ -58,19 +65,27 @@ async def claim(body: schemas.ClaimBody, request: Request) -> Response:
         await wakeup.wait(event, min(remaining, 5.0))
 
 
+def _stream(stream: BinaryIO) -> Iterator[bytes]:
+    """The object in pieces: an archive is never held in memory whole."""
+    with stream:
+        while chunk := stream.read(_CHUNK):
+            yield chunk
+
+
 @router.get("/jobs/{jobId}/workflow")
 def download_workflow(jobId: str, c: ServiceContext = Depends(ctx)) -> Response:
     job = jobs.get(c, jobId)
-    return Response(content=c.store.get_bytes(job.workflow_uri),
-                    media_type="application/octet-stream")
+    return StreamingResponse(_stream(c.store.open_read(job.workflow_uri)),
+                             media_type="application/octet-stream")
 
 
 @router.get("/plugins/{name}")
 def download_plugin(name: str, c: ServiceContext = Depends(ctx)) -> Response:
-    uri = plugins.packed_uri(name)
-    if not c.store.exists(uri):
-        raise NotFound(plugins.NOT_FOUND)
-    return Response(content=c.store.get_bytes(uri), media_type="application/gzip")
+    try:
+        stream = c.store.open_read(plugins.packed_uri(name))
+    except ObjectNotFound:
+        raise NotFound(plugins.NOT_FOUND) from None
+    return StreamingResponse(_stream(stream), media_type="application/gzip")
 
 
 @router.post("/jobs/{jobId}/report")

@@ -1,0 +1,1 @@
+"""Helpers v0 entry points use: ``contexts``, ``logging``, ``decorators``, ``paths``."""
