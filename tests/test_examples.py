@@ -257,4 +257,4 @@ def test_a_failed_job_fails_what_needs_it_and_shows_its_log(start_server):
                         ("report", "failed")}, text
     assert "missing.py" in text and "No such file" in text  # the tail of train's log
     assert _driver.finish_pipeline(outcome, server.url, out=lines.append) == 1
-    assert "5 job(s) did not finish" in lines[-1]
+    assert "6 job(s) did not finish (6 job(s) failed)" in lines[-1]

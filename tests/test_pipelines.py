@@ -263,13 +263,13 @@ def test_the_command_line(testbed, tmp_path):
     server, client, experiment, queue, archive = testbed
     file = tmp_path / "pipeline.yaml"
     file.write_text(yaml.safe_dump(definition(experiment, queue, "cli", {
-        "one": {"entryPoint": "main", "grid": {"x": [1, 2]}}})))
+        "one": {"entryPoint": "main", "params": {"x": 2}}})))
     ran = dioptra(server, "pipeline", "run", str(file), "--workflow", str(archive),
                   "--html", str(tmp_path / "r.html"))
     assert ran.returncode == 0, ran.stderr
-    assert "one" in ran.stderr and "2/2" in ran.stderr  # the stage's progress bar
+    assert "one" in ran.stderr and "1/1" in ran.stderr  # the stage's progress bar
     assert "x_squared" in ran.stdout and "pipeline finished" in ran.stdout
-    assert "/report.html" in ran.stdout and "<svg" in (tmp_path / "r.html").read_text()
+    assert "/report.html" in ran.stdout and "<table>" in (tmp_path / "r.html").read_text()
 
     file.write_text(yaml.safe_dump(definition(experiment, queue, "cli-fails", {
         "one": {"entryPoint": "main", "params": {"x": 3}}})))
