@@ -124,7 +124,10 @@ class TestbedServer:
         if self.mlflow is not None:
             self.mlflow.wait_ready()
         self.ctx.dispatcher.start()
-        plugins.record_missing_digests(self.ctx)
+        try:
+            plugins.record_missing_digests(self.ctx)
+        except Exception:  # noqa: BLE001 - an object store away must not stop the start
+            log.exception("could not record the digests of the custom plugins")
         reaper.recover(self.ctx, EMBEDDED_PREFIX)
         pipelines.recover(self.ctx)
         threading.Thread(target=self._keep_books, name="reaper", daemon=True).start()

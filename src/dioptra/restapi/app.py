@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -13,9 +13,10 @@ from swagger_ui_bundle import swagger_ui_path
 
 from dioptra import __version__
 from dioptra.dispatch.wakeup import WakeUp
-from dioptra.restapi import errors, storage_errors
+from dioptra.restapi import errors, openapi, storage_errors
 from dioptra.restapi.auth import BearerTokenMiddleware
 from dioptra.restapi.cache import RenderedList
+from dioptra.restapi.inputs import storable_parameters
 from dioptra.restapi.limits import RequestLimitsMiddleware
 from dioptra.restapi.routers import (
     experiments,
@@ -50,6 +51,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
         openapi_url="/openapi.json",
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        dependencies=[Depends(storable_parameters)],
     )
     app.state.ctx = ctx
     app.state.wakeup = wakeup
@@ -60,6 +62,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
     }
     errors.install(app)
     storage_errors.install(app)
+    openapi.install(app, token=bool(ctx.settings.api_token))
     for module in (experiments, queues, jobs, plugins, workers, pipelines, reports):
         app.include_router(module.router)
 

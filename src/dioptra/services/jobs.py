@@ -29,7 +29,7 @@ from dioptra.folders import temporary_folder
 from dioptra.services import experiments, logs, queues, workers
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import BadRequest, NotFound
-from dioptra.services.lifecycle import Transitions, settle_children
+from dioptra.services.lifecycle import Transitions, locked, settle_children
 from dioptra.timeouts import parse_timeout
 
 NOT_FOUND = "The requested job does not exist"
@@ -155,8 +155,8 @@ def get(ctx: ServiceContext, job_id: str) -> Job:
         return _get(session, job_id)
 
 
-def _get(session: Session, job_id: str) -> Job:
-    job = session.get(Job, job_id)
+def _get(session: Session, job_id: str, for_update: bool = False) -> Job:
+    job = locked(session, job_id) if for_update else session.get(Job, job_id)
     if job is None:
         raise NotFound(NOT_FOUND)
     return job
@@ -190,7 +190,7 @@ def set_status(ctx: ServiceContext, job_id: str, status: str) -> Job:
     """The v0 PUT: a manual status change, as the lifecycle's table allows it."""
     moves = Transitions()
     with ctx.db.session() as session:
-        job = _get(session, job_id)
+        job = _get(session, job_id, for_update=True)
         moves.move(session, job, JobStatus(status), "status set through the API")
     moves.follow_up(ctx)
     return get(ctx, job_id)
@@ -200,7 +200,7 @@ def cancel(ctx: ServiceContext, job_id: str) -> Job:
     """Fail a job no worker holds at once; ask the worker holding one to stop it."""
     moves = Transitions()
     with ctx.db.session() as session:
-        job = _get(session, job_id)
+        job = _get(session, job_id, for_update=True)
         if JobStatus(job.status).ended:
             raise BadRequest(f"The job has already ended with status '{job.status}'.")
         if job.claimed_by is None:

@@ -21,7 +21,7 @@ from dioptra.archives import ArchiveError, Limits, pack_directory, safe_extract
 from dioptra.db.models import CustomPlugin, utcnow
 from dioptra.folders import temporary_folder
 from dioptra.services.errors import BadRequest, NotFound
-from dioptra.services.names import check_plugin_name
+from dioptra.services.names import PLUGIN_NAME, check_plugin_name
 from dioptra.storage import ObjectStore
 
 if TYPE_CHECKING:
@@ -72,17 +72,20 @@ def get_builtin(name: str) -> TaskPlugin:
     raise NotFound(NOT_FOUND)
 
 
+# Every object key is built from a checked name: '..', NUL or an over-long name in a URL
+# is a 400, never a key outside the package's folder.
 def _files_uri(name: str) -> str:
-    return f"s3://{BUCKET}/{CUSTOM}/{name}"
+    return f"s3://{BUCKET}/{CUSTOM}/{check_plugin_name(name)}"
 
 
 def packed_uri(name: str) -> str:
-    return f"s3://{BUCKET}/.packed/{CUSTOM}/{name}.tar.gz"
+    return f"s3://{BUCKET}/.packed/{CUSTOM}/{check_plugin_name(name)}.tar.gz"
 
 
 def list_custom(store: ObjectStore) -> list[TaskPlugin]:
     names = store.list_dirs(f"s3://{BUCKET}/{CUSTOM}")
-    return [_custom(store, name) for name in names]
+    # A folder no package name fits (none is uploaded so) is not listed, not an error.
+    return [_custom(store, name) for name in names if PLUGIN_NAME.fullmatch(name)]
 
 
 def _custom(store: ObjectStore, name: str) -> TaskPlugin:

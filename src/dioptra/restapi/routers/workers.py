@@ -5,13 +5,14 @@ import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from dioptra.contract.messages import JobAnswer
+from dioptra.contract.messages import JobAnswer, JobSpec
 from dioptra.restapi import schemas
 from dioptra.restapi.deps import ctx
+from dioptra.restapi.openapi import BINARY, errors
 from dioptra.services import jobs, plugins, worker_protocol, workers
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import NotFound
@@ -37,7 +38,7 @@ def list_workers(c: ServiceContext = Depends(ctx)) -> list[dict]:
         ]
 
 
-@router.post("/heartbeat")
+@router.post("/heartbeat", responses=errors(403))
 def worker_heartbeat(body: schemas.WorkerHeartbeatBody, c: ServiceContext = Depends(ctx)) -> dict:
     workers.refuse_strangers(c.embedded_instance, body.worker_id)
     with c.db.session() as s:
@@ -45,7 +46,11 @@ def worker_heartbeat(body: schemas.WorkerHeartbeatBody, c: ServiceContext = Depe
     return {"status": "ok"}
 
 
-@router.post("/claim")
+@router.post("/claim", responses={
+    **errors(403),
+    200: {"description": "the spec of the claimed job", "model": JobSpec},
+    204: {"description": "no job was claimed within `wait` seconds"},
+})
 async def claim(body: schemas.ClaimBody, request: Request) -> Response:
     c: ServiceContext = request.app.state.ctx
     wakeup = request.app.state.wakeup
@@ -72,14 +77,16 @@ def _stream(stream: BinaryIO) -> Iterator[bytes]:
             yield chunk
 
 
-@router.get("/jobs/{jobId}/workflow")
+@router.get("/jobs/{jobId}/workflow", response_class=Response, responses={200: BINARY})
 def download_workflow(jobId: str, c: ServiceContext = Depends(ctx)) -> Response:
     job = jobs.get(c, jobId)
     return StreamingResponse(_stream(c.store.open_read(job.workflow_uri)),
                              media_type="application/octet-stream")
 
 
-@router.get("/plugins/{name}")
+@router.get("/plugins/{name}", response_class=Response, responses={200: {
+    "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+    "description": "the package as a .tar.gz"}})
 def download_plugin(name: str, c: ServiceContext = Depends(ctx)) -> Response:
     try:
         stream = c.store.open_read(plugins.packed_uri(name))
@@ -88,7 +95,7 @@ def download_plugin(name: str, c: ServiceContext = Depends(ctx)) -> Response:
     return StreamingResponse(_stream(stream), media_type="application/gzip")
 
 
-@router.post("/jobs/{jobId}/report")
+@router.post("/jobs/{jobId}/report", responses=errors(409))
 def report(jobId: str, body: schemas.ReportBody, c: ServiceContext = Depends(ctx)) -> dict:
     cancel = worker_protocol.report(
         c, jobId, body.worker_id, body.mlflow_run_id, body.status, body.reason
@@ -96,16 +103,21 @@ def report(jobId: str, body: schemas.ReportBody, c: ServiceContext = Depends(ctx
     return JobAnswer(cancel_requested=cancel).wire()
 
 
-@router.post("/jobs/{jobId}/heartbeat")
+@router.post("/jobs/{jobId}/heartbeat", responses=errors(409))
 def job_heartbeat(jobId: str, body: schemas.WorkerIdBody, c: ServiceContext = Depends(ctx)) -> dict:
     cancel = worker_protocol.heartbeat(c, jobId, body.worker_id)
     return JobAnswer(cancel_requested=cancel).wire()
 
 
-@router.post("/jobs/{jobId}/log")
-async def append_log(jobId: str, request: Request) -> dict:
+@router.post("/jobs/{jobId}/log", responses=errors(409), openapi_extra={"requestBody": {
+    "required": True, "description": "text the entry point printed, UTF-8",
+    "content": {"text/plain": {"schema": {"type": "string"}}}}})
+async def append_log(
+    jobId: str, request: Request,
+    worker_id: str = Header("", alias="X-Dioptra-Worker-Id",
+                            description="the worker that claimed the job"),
+) -> dict:
     c: ServiceContext = request.app.state.ctx
-    worker_id = request.headers.get("x-dioptra-worker-id", "")
     text = (await request.body()).decode("utf-8", errors="replace")
     size = await run_in_threadpool(worker_protocol.append_log, c, jobId, worker_id, text)
     return {"size": size}
