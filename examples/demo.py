@@ -82,7 +82,7 @@ def mlflow_ui(log_path: Path, port: int) -> str:
     """The MLflow address the server printed at start-up ("MLflow UI at http://...")."""
     found = re.findall(r"MLflow UI at (\S+?)\)?$", log_path.read_text(errors="replace"),
                        flags=re.MULTILINE)
-    return found[-1] if found else f"http://127.0.0.1:{port + 1}"
+    return found[-1].rstrip("/") if found else f"http://127.0.0.1:{port}/mlflow"
 
 
 def stop_server(proc: subprocess.Popen) -> None:

@@ -45,7 +45,6 @@ class Settings:
     mlflow_tracking_uri: str | None = field(
         default_factory=lambda: _env("DIOPTRA_MLFLOW_TRACKING_URI")
     )
-    mlflow_port: int = field(default_factory=lambda: int(_env("DIOPTRA_MLFLOW_PORT", "0")))
     redis_url: str | None = field(default_factory=lambda: _env("DIOPTRA_REDIS_URL"))
     # Embedded worker processes; None means "number of cores" without Redis, 0 with it.
     workers: int | None = field(

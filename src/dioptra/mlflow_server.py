@@ -13,6 +13,8 @@ import requests
 
 from dioptra.processes import die_with_parent
 
+PREFIX = "/mlflow"  # where the API serves a private MLflow (UI and REST)
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
@@ -20,26 +22,31 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def preferred_port(port: int, host: str = "127.0.0.1") -> int:
-    """``port`` if it is free (a stable address for the UI), else any free port."""
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return free_port(host)
-    return port
-
-
 class MLflowServer:
-    def __init__(self, data_dir: Path, port: int = 0, host: str = "127.0.0.1") -> None:
+    """``mlflow server`` on a TCP port, or (``private=True``) on a Unix socket only the
+    server's user can reach, its paths under ``/mlflow``: the API proxies it there behind
+    its token check (restapi/mlflow_proxy.py)."""
+
+    def __init__(self, data_dir: Path, port: int = 0, host: str = "127.0.0.1",
+                 private: bool = False) -> None:
         self.data_dir = data_dir
         self.host = host
         self.port = port or free_port(host)
+        self.socket_path = _socket_path(data_dir) if private else None
         self.proc: subprocess.Popen | None = None
 
     @property
     def uri(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def _get(self, path: str) -> int:
+        if self.socket_path is None:
+            return requests.get(f"{self.uri}{path}", timeout=2).status_code
+        import httpx
+
+        transport = httpx.HTTPTransport(uds=str(self.socket_path))
+        with httpx.Client(transport=transport, timeout=2) as client:
+            return client.get(f"http://localhost{PREFIX}{path}").status_code
 
     def start(self) -> None:
         root = self.data_dir / "mlflow"
@@ -56,6 +63,10 @@ class MLflowServer:
             "--artifacts-destination", str(root / "artifacts"),
             "--host", self.host, "--port", str(self.port), "--workers", "1",
         ]
+        if self.socket_path is not None:
+            # uvicorn then listens on the socket only (no TCP port at all).
+            self.socket_path.unlink(missing_ok=True)
+            cmd += ["--static-prefix", PREFIX, "--uvicorn-opts", f"--uds {self.socket_path}"]
         log = (root / "server.log").open("ab")
         self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
@@ -69,9 +80,9 @@ class MLflowServer:
                     f"see {self.data_dir / 'mlflow' / 'server.log'}"
                 )
             try:
-                if requests.get(f"{self.uri}/health", timeout=2).status_code == 200:
+                if self._get("/health") == 200:
                     return
-            except requests.RequestException:
+            except Exception:  # noqa: BLE001 - not listening yet (requests or httpx)
                 pass
             time.sleep(0.25)
         raise RuntimeError(f"the MLflow server did not answer within {timeout_s:g}s")
@@ -88,3 +99,15 @@ class MLflowServer:
             except ProcessLookupError:
                 pass
             self.proc.wait()
+
+
+def _socket_path(data_dir: Path) -> Path:
+    """A socket in a folder only this user can enter (uvicorn makes the socket 0666)."""
+    folder = data_dir / "mlflow" / "private"
+    if len(str(folder)) > 90:  # sun_path holds 108 bytes
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="dioptra-mlflow-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    return folder / "mlflow.sock"

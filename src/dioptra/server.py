@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 
 import uvicorn
@@ -13,13 +15,15 @@ from dioptra.config import Settings
 from dioptra.db import Database
 from dioptra.dispatch.embedded import EMBEDDED_PREFIX, EmbeddedDispatcher
 from dioptra.dispatch.wakeup import WakeUp
-from dioptra.mlflow_server import MLflowServer, preferred_port
+from dioptra.mlflow_server import PREFIX as MLFLOW_PREFIX
+from dioptra.mlflow_server import MLflowServer
 from dioptra.restapi.app import create_app
 from dioptra.restapi.limits import head_timeout_protocol
 from dioptra.services import pipelines, plugins, reaper
 from dioptra.services.context import ServiceContext
 from dioptra.services.tracking import Tracking
 from dioptra.storage import open_store
+from dioptra.worker import sandbox
 
 log = logging.getLogger("dioptra.server")
 REAP_INTERVAL_S = 2.0
@@ -79,13 +83,22 @@ class TestbedServer:
         self.wakeup = WakeUp()
         self._stop = threading.Event()
 
-    def _tracking_uri(self) -> str:
-        if self.settings.mlflow_tracking_uri:
-            return self.settings.mlflow_tracking_uri
-        port = self.settings.mlflow_port or preferred_port(self.settings.port + 1)
-        self.mlflow = MLflowServer(self.settings.data_dir, port)
+    def _tracking(self) -> Tracking:
+        settings = self.settings
+        if settings.mlflow_tracking_uri:
+            return Tracking(settings.mlflow_tracking_uri)
+        # Our own MLflow listens on a private socket; the API serves it under /mlflow,
+        # behind the same token check as everything else.
+        self.mlflow = MLflowServer(settings.data_dir, private=True)
         self.mlflow.start()
-        return self.mlflow.uri
+        if settings.api_token:
+            # MLflow's client sends it as a bearer token: this server's own calls and
+            # its embedded workers' (each job gets a token of its own instead).
+            os.environ["MLFLOW_TRACKING_TOKEN"] = settings.api_token
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        host = f"[{host}]" if ":" in host else host
+        return Tracking(f"{settings.server_url}{MLFLOW_PREFIX}",
+                        local_uri=f"http://{host}:{settings.port}{MLFLOW_PREFIX}")
 
     def _dispatchers(self) -> Dispatchers:
         members: list = []
@@ -98,25 +111,30 @@ class TestbedServer:
             self.embedded = EmbeddedDispatcher(
                 self.settings.server_url, n, self.wakeup, self.settings.api_token,
                 str(self.settings.data_dir / "work"),
+                # Jobs must not see the data dir, even where it lies inside a folder
+                # their Python needs (worker/sandbox.py).
+                extra_env={sandbox.ENV_HIDE: str(self.settings.data_dir)},
             )
             members.append(self.embedded)
         return Dispatchers(members)
 
     def build(self):
         settings = self.settings
-        tracking_uri = self._tracking_uri()
+        tracking = self._tracking()
         db = Database(settings.effective_database_uri)
         db.upgrade()
         self.ctx = ServiceContext(
             settings=settings,
             db=db,
             store=open_store(settings.effective_storage_url),
-            tracking=Tracking(tracking_uri),
+            tracking=tracking,
             dispatcher=self._dispatchers(),
         )
         if self.embedded is not None:
             self.ctx.embedded_instance = self.embedded.instance
-        app = create_app(self.ctx, self.wakeup, self._on_startup, self._on_shutdown)
+        socket = str(self.mlflow.socket_path) if self.mlflow is not None else None
+        app = create_app(self.ctx, self.wakeup, self._on_startup, self._on_shutdown,
+                         mlflow_socket=socket)
         self.app_state = app.state
         return app
 
@@ -131,8 +149,21 @@ class TestbedServer:
         reaper.recover(self.ctx, EMBEDDED_PREFIX)
         pipelines.recover(self.ctx)
         threading.Thread(target=self._keep_books, name="reaper", daemon=True).start()
+        self._announce_sandbox()
+        ui = self.ctx.tracking.tracking_uri + ("/" if self.mlflow is not None else "")
         print(f"Dioptra testbed ready at {self.settings.server_url} "
-              f"(MLflow UI at {self.ctx.tracking.tracking_uri})", flush=True)
+              f"(MLflow UI at {ui})", flush=True)
+
+    def _announce_sandbox(self) -> None:
+        """Say loudly when the embedded workers cannot sandbox their jobs."""
+        if self.settings.effective_workers <= 0:
+            return
+        ok, described = sandbox.announcement()
+        if not ok:
+            log.warning("jobs of the embedded workers: %s", described)
+            print(f"\n*** {described} ***\n", file=sys.stderr, flush=True)
+        else:
+            log.info("jobs of the embedded workers run in a %s", described)
 
     def _keep_books(self) -> None:
         rounds = 0

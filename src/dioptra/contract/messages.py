@@ -51,6 +51,9 @@ class JobSpec(Message):
     custom_plugins: list[CustomPlugin] = []
     # Tags the worker adds to the job's MLflow run (a pipeline's job: its parent run).
     mlflow_tags: dict[str, str] = {}
+    # The entry point's own MLflow credential (services/job_tokens.py); None when MLflow
+    # needs none of ours (no API token, or an external MLflow).
+    mlflow_tracking_token: str | None = None
 
 
 class WorkerHeartbeat(Message):

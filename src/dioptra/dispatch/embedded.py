@@ -24,13 +24,14 @@ EMBEDDED_PREFIX = "embedded:"
 class EmbeddedDispatcher:
     def __init__(
         self, server_url: str, n_workers: int, wakeup: WakeUp, token: str | None,
-        work_dir: str,
+        work_dir: str, extra_env: dict[str, str] | None = None,
     ) -> None:
         self.server_url = server_url
         self.n_workers = n_workers
         self.wakeup = wakeup
         self.token = token
         self.work_dir = work_dir
+        self.extra_env = dict(extra_env or {})
         self.instance = uuid.uuid4().hex[:8]
         self._procs: dict[int, subprocess.Popen] = {}
         self._stopping = threading.Event()
@@ -39,7 +40,7 @@ class EmbeddedDispatcher:
 
     def _spawn(self, index: int) -> subprocess.Popen:
         worker_id = f"{EMBEDDED_PREFIX}{self.instance}:{index}"
-        env = dict(os.environ)
+        env = {**os.environ, **self.extra_env}
         # N workers share the cores: without this every job's torch/BLAS would start a
         # thread per core and they would all thrash. A user's own setting wins.
         share = str(max(1, (os.cpu_count() or 1) // self.n_workers))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -14,10 +15,11 @@ from swagger_ui_bundle import swagger_ui_path
 from dioptra import __version__
 from dioptra.dispatch.wakeup import WakeUp
 from dioptra.restapi import errors, openapi, storage_errors
-from dioptra.restapi.auth import BearerTokenMiddleware
+from dioptra.restapi.auth import BearerTokenMiddleware, JobTokens
 from dioptra.restapi.cache import RenderedList
 from dioptra.restapi.inputs import storable_parameters
 from dioptra.restapi.limits import RequestLimitsMiddleware
+from dioptra.restapi.mlflow_proxy import MLflowProxyMiddleware
 from dioptra.restapi.routers import (
     experiments,
     jobs,
@@ -28,10 +30,15 @@ from dioptra.restapi.routers import (
     workers,
 )
 from dioptra.restapi.slashes import CollapseSlashesMiddleware
+from dioptra.services import job_tokens
 from dioptra.services.context import ServiceContext
 
 
-def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown=None) -> FastAPI:
+def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown=None,
+               mlflow_socket: str | None = None) -> FastAPI:
+    """``mlflow_socket``: the private MLflow server to serve under /mlflow (its UI and
+    REST API, behind the token check like everything else)."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         wakeup.bind(asyncio.get_running_loop())
@@ -86,8 +93,14 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 
+    if mlflow_socket:
+        app.add_middleware(MLflowProxyMiddleware, socket_path=mlflow_socket)
     if ctx.settings.api_token:
-        app.add_middleware(BearerTokenMiddleware, token=ctx.settings.api_token)
+        # Jobs get tokens of their own for the MLflow behind this server (and nothing else).
+        job_checks = JobTokens(ctx.settings.api_token, partial(job_tokens.is_active, ctx)) \
+            if mlflow_socket else None
+        app.add_middleware(BearerTokenMiddleware, token=ctx.settings.api_token,
+                           jobs=job_checks)
     # Outside the token check: an oversized or stalled body is refused before anything.
     app.add_middleware(RequestLimitsMiddleware, settings=ctx.settings)
     app.add_middleware(CollapseSlashesMiddleware)  # outermost: before routing and auth

@@ -17,6 +17,7 @@ import re
 from fastapi import HTTPException
 
 from dioptra.config import Settings
+from dioptra.restapi.mlflow_proxy import PREFIX as MLFLOW_PREFIX
 
 _UPLOAD_PATHS = {"/api/v0/job", "/api/v0/taskPlugin"}
 _LOG_PATH = re.compile(r"/api/v0/worker/jobs/[^/]+/log/?")
@@ -36,6 +37,9 @@ def body_limit(settings: Settings, method: str, path: str) -> tuple[int, str]:
     """The largest body accepted on this route, and the setting that decides it."""
     if method == "POST" and path.rstrip("/") in _UPLOAD_PATHS:
         return settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES, "DIOPTRA_MAX_UPLOAD_BYTES"
+    if path == MLFLOW_PREFIX or path.startswith(MLFLOW_PREFIX + "/"):
+        # MLflow artifacts (models, data sets) go up through the MLflow proxy.
+        return settings.max_upload_bytes, "DIOPTRA_MAX_UPLOAD_BYTES"
     if _LOG_PATH.fullmatch(path):
         return settings.max_log_chunk_bytes, "DIOPTRA_MAX_LOG_CHUNK_BYTES"
     return settings.max_json_bytes, "DIOPTRA_MAX_JSON_BYTES"

@@ -8,15 +8,19 @@ from dioptra.services.errors import BadGateway, BadRequest
 
 
 class Tracking:
-    def __init__(self, tracking_uri: str) -> None:
+    """``tracking_uri`` is what workers and jobs use; ``local_uri`` (default: the same) is
+    how this server reaches it (its own MLflow through its own port, say)."""
+
+    def __init__(self, tracking_uri: str, local_uri: str | None = None) -> None:
         self.tracking_uri = tracking_uri
+        self.local_uri = local_uri or tracking_uri
 
     @functools.cached_property
     def client(self):
         # Imported here: mlflow takes seconds to import and only this needs it.
         from mlflow import MlflowClient
 
-        return MlflowClient(tracking_uri=self.tracking_uri)
+        return MlflowClient(tracking_uri=self.local_uri)
 
     def create_experiment(self, name: str) -> int:
         from mlflow.exceptions import MlflowException

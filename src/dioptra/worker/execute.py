@@ -24,7 +24,6 @@ import os
 import platform
 import re
 import shlex
-import sys
 import threading
 import time
 import traceback
@@ -43,6 +42,8 @@ from dioptra.contract.status import JobStatus
 from dioptra.folders import temporary_folder
 from dioptra.worker.api import ServerAPI, ServerAPIError
 from dioptra.worker.runner import RunResult, run_command
+from dioptra.worker.sandbox import Sandbox, SandboxUnavailable, exit_reason, job_environment
+from dioptra.worker.sandbox import from_environment as sandbox_from_environment
 from dioptra.worker.v0_environment import lay_out_plugin_dir, python_path, v0_variables
 
 log = logging.getLogger("dioptra.worker")
@@ -68,13 +69,16 @@ def execute_job(
     work_root: Path,
     *,
     stop_requested: Callable[[], bool] | None = None,
+    sandbox: Sandbox | None = None,
 ) -> str:
     """Run the claimed job ``spec``; return its final status, ``finished`` or ``failed``.
 
     ``stop_requested`` lets the worker abort the job (its second SIGTERM): the entry point
-    is killed and the job reported failed.
+    is killed and the job reported failed. ``sandbox``: as configured in the environment
+    when not given.
     """
     job = _Job(api, spec, worker_id, Path(work_root), stop_requested or (lambda: False))
+    job.sandbox = sandbox
     return job.run()
 
 
@@ -98,6 +102,7 @@ class _Job:
         self.client: Any = None  # mlflow.MlflowClient, once created
         self.run_id: str | None = None
         self.joblog: _JobLog | None = None
+        self.sandbox: Sandbox | None = None
 
     # -- the whole job -------------------------------------------------------------------
 
@@ -110,6 +115,7 @@ class _Job:
             with temporary_folder(
                 prefix=f"job-{self.job_id[:8]}-", dir=self.work_root, ignore_cleanup_errors=True
             ) as tmp:
+                tmp.chmod(0o755)  # the job's own uid must reach its folders inside
                 self.joblog = _JobLog(self.api, self.job_id, self.worker_id, tmp / "job.log")
                 heartbeat = _Heartbeat(self)
                 try:
@@ -189,8 +195,9 @@ class _Job:
         self.client.log_artifact(self.run_id, str(archive))
         self._check_cancel()
 
-        # 5. The entry point.
-        env = self._environment(plugins_dir)
+        # 5. The entry point, in its sandbox.
+        env = self._environment(plugins_dir, tmp / "home")
+        argv = self._sandboxed(command, tmp, extracted, project.directory)
         timeout_s = spec.timeout_seconds
         self._say(f"running: {command}")
         assert self.joblog is not None
@@ -202,6 +209,7 @@ class _Job:
             self.joblog.write,
             lambda: self.cancel.is_set() or self.stop_requested() or self.lost.is_set(),
             on_start=self._started,
+            argv=argv,
         )
         return self._outcome(result)
 
@@ -285,8 +293,23 @@ class _Job:
         except MlflowException as exc:  # a bad key should not stop the job
             self._say(f"warning: the parameters could not be logged to MLflow: {exc.message}")
 
-    def _environment(self, plugins_dir: Path) -> dict[str, str]:
-        env = dict(os.environ)
+    def _sandboxed(self, command: str, tmp: Path, workflow: Path, cwd: Path) -> list[str]:
+        try:
+            sandbox = self.sandbox or sandbox_from_environment()
+        except (SandboxUnavailable, ValueError) as exc:
+            raise JobFailed(f"the job cannot run: {exc}") from exc
+        self._say(sandbox.describe())
+        uid = sandbox.job_uid(self.job_id)
+        # The only folders the job may write: its workflow, its downloads, its home.
+        (tmp / "storage").mkdir(exist_ok=True)
+        sandbox.give(uid, [workflow, tmp / "storage", tmp / "home"])
+        return sandbox.wrap(command, tmp, cwd, self.work_root, uid)
+
+    def _environment(self, plugins_dir: Path, home: Path | None = None) -> dict[str, str]:
+        # Built from nothing: the worker's token and keys must not reach the job.
+        home = home or plugins_dir.parent / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        env = job_environment(os.environ, home)
         env.update(
             {
                 "MLFLOW_RUN_ID": str(self.run_id),
@@ -296,14 +319,14 @@ class _Job:
                 "DIOPTRA_RQ_JOB_ID": self.job_id,  # the name v0 entry points knew
             }
         )
+        # A credential for MLflow that is this job's only and ends with it.
+        if self.spec.mlflow_tracking_token:
+            env["MLFLOW_TRACKING_TOKEN"] = self.spec.mlflow_tracking_token
         # Progress bars of artifact downloads are noise in a job log (the user may opt in).
         env.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        env.update(v0_variables(plugins_dir, self.work_root, env))
+        # The worker's own settings for v0 entry points (log level, format) pass on.
+        env.update(v0_variables(plugins_dir, self.work_root, dict(os.environ)))
         env["PYTHONPATH"] = python_path(plugins_dir, env)
-        # "python" in an MLproject command means the worker's interpreter (its venv), even
-        # when the worker was started without activating it.
-        bindir = str(Path(sys.executable).parent)
-        env["PATH"] = os.pathsep.join(filter(None, [bindir, env.get("PATH")]))
         return env
 
     def _started(self, pid: int) -> None:
@@ -328,10 +351,7 @@ class _Job:
             return JobStatus.FAILED, "the worker was stopped"
         if result.returncode == 0:
             return JobStatus.FINISHED, None
-        code = result.returncode
-        if code is not None and code < 0:
-            return JobStatus.FAILED, f"entry point was killed by signal {-code}"
-        return JobStatus.FAILED, f"entry point exited with code {code}"
+        return JobStatus.FAILED, exit_reason(int(result.returncode or 0))
 
     def _check_cancel(self) -> None:
         if self.lost.is_set():

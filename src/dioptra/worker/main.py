@@ -26,6 +26,7 @@ from types import FrameType
 from typing import Any
 
 from dioptra.worker.api import ServerAPI, ServerAPIError
+from dioptra.worker.sandbox import announcement as sandbox_announcement
 
 log = logging.getLogger("dioptra.worker")
 
@@ -63,6 +64,12 @@ def run_worker(
     claim finds nothing within its 10 s wait).
     """
     worker_id = worker_id or default_worker_id()
+    if token:
+        # MLflow's client sends it as a bearer token (a server's own MLflow sits behind
+        # the API's token check); an MLflow token set for an external MLflow wins.
+        os.environ.setdefault("MLFLOW_TRACKING_TOKEN", token)
+    ok, described = sandbox_announcement()
+    (log.info if ok else log.warning)("jobs: %s", described)
     work_root = Path(work_root) if work_root is not None else default_work_root()
     work_root.mkdir(parents=True, exist_ok=True)
     queues = list(queues) if queues else None

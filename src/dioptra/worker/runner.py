@@ -15,7 +15,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -51,8 +51,9 @@ def run_command(
     should_cancel: Callable[[], bool],
     on_start: Callable[[int], None] | None = None,
     grace_s: float = 5.0,
+    argv: Sequence[str] | None = None,
 ) -> RunResult:
-    """Run ``bash -c command`` in ``cwd`` with exactly ``env``.
+    """Run ``bash -c command`` (or ``argv``, e.g. sandboxed) in ``cwd`` with exactly ``env``.
 
     stdout and stderr share one pipe, so ``on_output`` gets them merged in the order they
     were written, as text chunks (UTF-8, invalid bytes replaced), in the calling thread.
@@ -62,7 +63,7 @@ def run_command(
     """
     started = time.monotonic()
     proc = subprocess.Popen(
-        [*_DIE_WITH_WORKER, "bash", "-c", command],
+        [*_DIE_WITH_WORKER, *(argv or ["bash", "-c", command])],
         cwd=str(cwd),
         env=dict(env),
         stdin=subprocess.DEVNULL,
