@@ -19,7 +19,7 @@ from dioptra.mlflow_server import PREFIX as MLFLOW_PREFIX
 from dioptra.mlflow_server import MLflowServer
 from dioptra.restapi.app import create_app
 from dioptra.restapi.limits import head_timeout_protocol
-from dioptra.services import experiments, plugins, reaper
+from dioptra.services import experiments, pipelines, plugins, reaper
 from dioptra.services.context import ServiceContext
 from dioptra.services.tracking import Tracking
 from dioptra.storage import open_store
@@ -147,6 +147,7 @@ class TestbedServer:
         except Exception:  # noqa: BLE001 - an object store away must not stop the start
             log.exception("could not record the digests of the custom plugins")
         reaper.recover(self.ctx, EMBEDDED_PREFIX)
+        pipelines.recover(self.ctx)
         self._tag_experiments()
         threading.Thread(target=self._keep_books, name="reaper", daemon=True).start()
         self._announce_sandbox()
@@ -182,6 +183,7 @@ class TestbedServer:
             rounds += 1
             try:
                 reaper.reap(self.ctx)
+                pipelines.finalize_pending(self.ctx)
                 self.ctx.dispatcher.retry_failed()
                 if rounds % REDISPATCH_EVERY_ROUNDS == 0:
                     reaper.redispatch(self.ctx, min_age_s=REAP_INTERVAL_S * REDISPATCH_EVERY_ROUNDS)

@@ -21,7 +21,16 @@ from dioptra.restapi.cache import RenderedList
 from dioptra.restapi.inputs import storable_parameters
 from dioptra.restapi.limits import RequestLimitsMiddleware
 from dioptra.restapi.mlflow_proxy import MLflowProxyMiddleware
-from dioptra.restapi.routers import experiments, extras, jobs, plugins, queues, workers
+from dioptra.restapi.routers import (
+    experiments,
+    extras,
+    jobs,
+    pipelines,
+    plugins,
+    queues,
+    reports,
+    workers,
+)
 from dioptra.restapi.slashes import CollapseSlashesMiddleware
 from dioptra.services import job_tokens
 from dioptra.services.context import ServiceContext
@@ -66,7 +75,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
     errors.install(app)
     storage_errors.install(app)
     openapi.install(app, token=bool(ctx.settings.api_token))
-    for module in (experiments, queues, jobs, plugins, workers, extras):
+    for module in (experiments, queues, jobs, plugins, workers, extras, pipelines, reports):
         app.include_router(module.router)
 
     @app.get("/health", tags=["health"])
