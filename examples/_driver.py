@@ -5,13 +5,11 @@
   of ``examples/common/`` (and any extra scripts an example borrows from another one);
 * :func:`ensure_experiment` / :func:`ensure_queue` register what is missing, as the
   original's notebooks did (``get_*_by_name`` first, ``register_*`` on "Not Found");
-* :func:`run_steps` submits a chain of jobs (:class:`Step`) and follows it: a job that
-  needs the MLflow run id of another job is submitted once that job has one (polling
-  ``get_job_by_id`` until ``mlflowRunId`` is set, as in the notebooks), with
-  ``dependsOn`` so that the server starts it only when its parent has finished; one
-  line is printed per job state change;
-* :func:`report_text` reads the report that a ``report`` entry point printed into its
-  job log, and :func:`print_failures` shows the log tails of failed jobs.
+* :func:`run_pipeline` submits the example's ``pipeline.yaml`` with that archive and
+  follows it (one line per change of a stage's counts): the server runs the jobs and
+  hands each the run ids it needs; it returns the server's report table, the report the
+  last stage printed into its log, and the log tails of failed jobs;
+* :func:`finish_pipeline` prints the report and where the HTML report is.
 
 ``run.py`` files add ``examples/`` to ``sys.path`` and ``import _driver``.
 """
@@ -21,13 +19,11 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import shlex
 import sys
 import tarfile
 import tempfile
-import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +36,6 @@ DEFAULT_QUEUE = "pytorch_cpu"
 # examples/common/reporting.py, which ships in every workflow archive).
 REPORT_BEGIN = "----- report -----"
 REPORT_END = "----- end of report -----"
-TERMINAL = ("finished", "failed", "skipped")
-NO_WORKER_HINT_S = 60.0
 
 Printer = Callable[[str], None]
 
@@ -127,246 +121,129 @@ def ensure_queue(client: DioptraClient, name: str) -> dict:
     return found
 
 
-# -- chains of jobs -------------------------------------------------------------------------
-
-@dataclass(eq=False)
-class Step:
-    """One job of a chain.
-
-    ``params`` become ``-P name=value``; a value that is a :class:`Step` stands for that
-    step's MLflow run id, a list of steps for their run ids joined by commas. ``after``
-    is the job given as ``dependsOn`` (v0 takes one parent): the server holds this job
-    back until ``after`` has finished. Other steps named in ``params`` must have finished
-    before this one is submitted; the driver waits for them.
-    """
-
-    label: str
-    entry_point: str
-    params: dict[str, Any] = field(default_factory=dict)
-    after: Step | None = None
-    job_id: str | None = None
-    run_id: str | None = None
-    status: str = "waiting"  # not submitted yet; then the job's status, or "skipped"
-    note: str = ""
-
-    def needs(self) -> list[Step]:
-        found: list[Step] = []
-        for value in self.params.values():
-            items = value if isinstance(value, list | tuple) else [value]
-            found += [item for item in items if isinstance(item, Step)]
-        return found
-
-    def prerequisites(self) -> list[Step]:
-        steps = self.needs()
-        if self.after is not None and self.after not in steps:
-            steps.append(self.after)
-        return steps
-
-    def kwargs(self) -> str:
-        """The job's ``entryPointKwargs``."""
-        parts = []
-        for name, value in self.params.items():
-            parts.append(f"-P {shlex.quote(f'{name}={_param_text(value)}')}")
-        return " ".join(parts)
-
-
-def _param_text(value: Any) -> str:
-    if isinstance(value, Step):
-        assert value.run_id is not None
-        return value.run_id
-    if isinstance(value, list | tuple):
-        return ",".join(_param_text(item) for item in value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def _ready(step: Step) -> bool | None:
-    """True: can be submitted now; False: not yet; None: never (a prerequisite failed)."""
-    for other in step.prerequisites():
-        if other.status in ("failed", "skipped"):
-            return None
-    if step.after is not None and step.after.job_id is None:
-        return False
-    for other in step.needs():
-        if other.run_id is None:
-            return False
-        if other is not step.after and other.status != "finished":
-            return False
-    return True
-
-
-class Progress:
-    """Prints one line per job state change, with the time since the chain started."""
-
-    def __init__(self, steps: Sequence[Step], out: Printer) -> None:
-        self.start = time.monotonic()
-        self.width = max(len(step.label) for step in steps)
-        self.out = out
-
-    def __call__(self, step: Step, text: str) -> None:
-        elapsed = time.monotonic() - self.start
-        self.out(f"  [{elapsed:6.1f}s] {step.label:<{self.width}}  {text}")
-
-
-def run_steps(
-    client: DioptraClient,
-    workflow: Path,
-    experiment: str,
-    queue: str,
-    steps: Sequence[Step],
-    timeout: str = "1h",
-    poll_s: float = 1.0,
-    out: Printer = print,
-) -> bool:
-    """Submit ``steps`` as their prerequisites allow and follow them to the end.
-
-    Returns True when every job finished. A step whose prerequisite failed is not
-    submitted (status ``skipped``); jobs the server holds back for a failed ``dependsOn``
-    parent fail on the server's side.
-    """
-    show = Progress(steps, out)
-    hinted = False
-    while True:
-        for step in steps:
-            if step.status != "waiting":
-                continue
-            ready = _ready(step)
-            if ready is None:
-                step.status = "skipped"
-                show(step, "skipped: a job it needs failed")
-            elif ready:
-                _submit(client, workflow, experiment, queue, step, timeout)
-                show(step, f"{step.status:<8} job {step.job_id}")
-        for step in steps:
-            if step.job_id is None or step.status in TERMINAL:
-                continue
-            job = client.get_job_by_id(step.job_id)
-            if "jobId" not in job:
-                raise RuntimeError(f"job {step.job_id}: {job.get('message', job)}")
-            run_id, status = job.get("mlflowRunId"), job["status"]
-            if run_id and run_id != step.run_id:
-                step.run_id = run_id
-            if status != step.status:
-                step.status = status
-                extra = f" run {step.run_id}" if status == "started" and step.run_id else ""
-                show(step, f"{status}{extra}")
-        if all(step.status in TERMINAL for step in steps):
-            return all(step.status == "finished" for step in steps)
-        if not hinted and time.monotonic() - show.start > NO_WORKER_HINT_S and all(
-            step.status in ("waiting", "queued", "deferred") for step in steps
-        ):
-            hinted = True
-            out(f"  (no job has started after {NO_WORKER_HINT_S:.0f}s: is a worker serving "
-                f"queue {queue!r}?)")
-        time.sleep(poll_s)
-
-
-def _submit(client: DioptraClient, workflow: Path, experiment: str, queue: str, step: Step,
-            timeout: str) -> None:
-    job = client.submit_job(
-        str(workflow),
-        experiment,
-        step.entry_point,
-        entry_point_kwargs=step.kwargs() or None,
-        depends_on=step.after.job_id if step.after is not None else None,
-        queue=queue,
-        timeout=timeout,
-    )
-    if "jobId" not in job:
-        raise RuntimeError(
-            f"submitting {step.label!r} ({step.entry_point}) failed: {job.get('message', job)}"
-        )
-    step.job_id = job["jobId"]
-    step.status = job.get("status", "queued")
-    step.run_id = job.get("mlflowRunId")
-
-
-# -- results ----------------------------------------------------------------------------
+# -- jobs ---------------------------------------------------------------------------------
 
 def job_log(client: DioptraClient, job_id: str) -> str:
     page = client.get_job_log(job_id)
     return page.get("log", "") if isinstance(page, dict) else ""
 
 
-def report_text(client: DioptraClient, step: Step) -> str | None:
-    """The report a ``report`` entry point printed (see ``common/reporting.py``)."""
-    if step.job_id is None:
-        return None
-    text = job_log(client, step.job_id)
-    begin = text.rfind(REPORT_BEGIN)
-    end = text.find(REPORT_END, begin)
-    if begin < 0 or end < 0:
-        return None
-    return text[begin + len(REPORT_BEGIN) : end].strip("\n")
-
-
-def print_failures(client: DioptraClient, steps: Iterable[Step], out: Printer = print,
-                   lines: int = 25) -> None:
-    """The last ``lines`` lines of the log of every failed job."""
-    for step in steps:
-        if step.status == "failed" and step.job_id is not None:
-            tail = job_log(client, step.job_id).rstrip("\n").splitlines()[-lines:]
-            out(f"\n--- {step.label} ({step.entry_point}, job {step.job_id}) failed; "
-                f"last lines of its log:")
-            out("\n".join(tail) if tail else "(empty log)")
-        elif step.status == "skipped":
-            out(f"\n--- {step.label} was not submitted: a job it needs failed")
-
+# -- pipelines --------------------------------------------------------------------------------
 
 @dataclass
-class Outcome:
-    """What a ``run.py`` returns: the steps by label, the report, success."""
+class PipelineOutcome:
+    """What a pipeline ``run.py`` returns: the pipeline's final state, the server's report
+    (its table of runs), the report its last stage printed, success."""
 
-    steps: dict[str, Step]
-    report: str | None
+    state: dict
+    report: dict
+    text: str | None
     ok: bool
-    experiment_id: int | None = None
+    experiment_id: int
 
-    def run_id(self, label: str) -> str | None:
-        return self.steps[label].run_id
+    def rows(self, stage: str) -> list[dict]:
+        return [r for r in self.report["rows"] if r["stage"] == stage]
+
+    def metrics(self, stage: str) -> dict[str, float]:
+        """The final metrics of the one job of ``stage``."""
+        (row,) = self.rows(stage)
+        return row["metrics"]
+
+    def run_id(self, stage: str) -> str:
+        (row,) = self.rows(stage)
+        return row["runId"]
 
 
-def run_example(
+def load_pipeline(example_dir: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load((Path(example_dir) / "pipeline.yaml").read_text())
+
+
+class StageProgress:
+    """One line per change of a stage's counts: ``attack: 3/8 finished, 2 running``."""
+
+    def __init__(self, out: Printer) -> None:
+        self.out = out
+        self.seen: dict[str, str] = {}
+
+    def __call__(self, state: dict) -> None:
+        for stage in state["stages"]:
+            counts = stage["counts"]
+            line = (f"{stage['name']}: {counts.get('finished', 0)}/{stage['total']} finished"
+                    + "".join(f", {counts[k]} {k}" for k in ("started", "failed")
+                              if counts.get(k)))
+            if self.seen.get(stage["name"]) != line:
+                self.seen[stage["name"]] = line
+                self.out(line)
+
+
+def run_pipeline(
     example_dir: Path,
-    steps: Sequence[Step],
     address: str,
     queue: str,
     experiment: str,
     timeout: str = "1h",
+    change: Callable[[dict], None] | None = None,
     extra_files: Iterable[Path] = (),
     out: Printer = print,
-) -> Outcome:
-    """The whole client side of an example: archive, registration, chain, report."""
-    labels = [step.label for step in steps]
-    if len(set(labels)) != len(labels):
-        raise ValueError("step labels must be unique")
+) -> PipelineOutcome:
+    """Submit the example's ``pipeline.yaml`` (its experiment, queue and timeout replaced,
+    then ``change`` applied) with its workflow, and follow it to the end: the server does
+    the rest (fan-out, fan-in, run ids handed from job to job)."""
     client = DioptraClient(address)
     found = ensure_experiment(client, experiment)
     ensure_queue(client, queue)
+    definition = load_pipeline(example_dir)
+    definition.update(experiment=experiment, queue=queue, timeout=timeout)
+    if change is not None:
+        change(definition)
     out(f"{Path(example_dir).name}: experiment {experiment!r} (id {found['experimentId']}), "
         f"queue {queue!r}, testbed {address}")
     with tempfile.TemporaryDirectory(prefix="dioptra-example-") as tmp:
-        workflow = build_workflow(
-            example_dir, Path(tmp) / "workflows.tar.gz", extra_files=extra_files
-        )
-        out(f"submitting {len(steps)} jobs (workflow {workflow.name}, "
-            f"{workflow.stat().st_size} bytes)")
-        ok = run_steps(client, workflow, experiment, queue, steps, timeout=timeout, out=out)
-    report = report_text(client, steps[-1]) if steps[-1].status == "finished" else None
+        workflow = build_workflow(example_dir, Path(tmp) / "workflows.tar.gz",
+                                  extra_files=extra_files)
+        state = client.submit_pipeline(definition, workflow)
+    if "pipelineId" not in state:
+        problems = "\n".join(f"  - {p}" for p in state.get("problems", []))
+        raise RuntimeError(f"{state.get('message', state)}\n{problems}".rstrip())
+    out(f"pipeline {state['pipelineId']}: {len(state['jobs'])} jobs in "
+        f"{len(state['stages'])} stages")
+    state = client.wait_for_pipeline(state["pipelineId"], poll_s=1.0,
+                                     on_state=StageProgress(out))
+    report = client.get_pipeline_report(state["pipelineId"])
+    last = [j for j in state["jobs"] if j["stage"] == state["stages"][-1]["name"]]
+    text = None
+    if len(last) == 1 and last[0]["status"] == "finished":
+        log = job_log(client, last[0]["jobId"])
+        begin, end = log.rfind(REPORT_BEGIN), log.rfind(REPORT_END)
+        if 0 <= begin < end:
+            text = log[begin + len(REPORT_BEGIN):end].strip("\n")
+    ok = state["status"] == "finished"
     if not ok:
-        print_failures(client, steps, out=out)
-    return Outcome({step.label: step for step in steps}, report, ok, found["experimentId"])
+        for job in state["jobs"]:
+            if job["status"] == "failed" and job["mlflowRunId"]:
+                tail = job_log(client, job["jobId"]).splitlines()[-15:]
+                out(f"\n{job['stage']} {job['varying'] or ''} failed; its log ends with:")
+                for line in tail:
+                    out(f"  {line}")
+    return PipelineOutcome(state, report, text, ok, found["experimentId"])
 
 
-def finish(outcome: Outcome, out: Printer = print) -> int:
+def finish_pipeline(outcome: PipelineOutcome, address: str, out: Printer = print) -> int:
     """Print the report (or why there is none); the exit status of a ``run.py``."""
-    if outcome.report:
+    if outcome.text:
         out("")
-        out(outcome.report)
+        out(outcome.text)
+    for warning in outcome.report.get("warnings", []):
+        out(f"warning: {warning}")
+    pipeline_id = outcome.state["pipelineId"]
+    out(f"\nthe pipeline's report (table, charts, definition): "
+        f"{address}/api/v0/pipeline/{pipeline_id}/report.html, also artifact report.html "
+        f"of MLflow run {outcome.state['mlflowRunId']}")
     if not outcome.ok:
-        failed = [s.label for s in outcome.steps.values() if s.status != "finished"]
-        out(f"\n{len(failed)} job(s) did not finish: {', '.join(failed)}")
+        failed = [j for j in outcome.state["jobs"] if j["status"] != "finished"]
+        out(f"\n{len(failed)} job(s) did not finish ({outcome.state.get('reason')})")
         return 1
     return 0
 

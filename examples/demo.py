@@ -23,6 +23,8 @@ from pathlib import Path
 
 import requests
 
+from dioptra import mlflow_ui as mlflow_ui_links
+
 EXAMPLES = Path(__file__).resolve().parent
 READY_TIMEOUT_S = 240
 
@@ -120,20 +122,28 @@ def main() -> int:
         ui = mlflow_ui(log_path, args.port)
         print(f"testbed at {url} (data in {data_dir}, server log {log_path})\n")
         outcome = load_evasion().run(url)
-        if outcome.report:
-            print("\n" + outcome.report + "\n")
+        if outcome.text:
+            print("\n" + outcome.text + "\n")
+        for warning in outcome.report.get("warnings", []):
+            print(f"warning: {warning}")
         if not outcome.ok:
             print("some jobs failed (their log tails are above)")
             return 1
         report_run = outcome.run_id("report")
         experiment = outcome.experiment_id
-        print(f"MLflow UI:   {ui}  (experiment digits-evasion)")
+        pipeline = outcome.state
+        print(f"MLflow UI:   {mlflow_ui_links.experiment_url(ui, experiment)}  (experiment "
+              f"digits-evasion; the jobs' runs are nested under run {pipeline['mlflowRunId']}, "
+              "the pipeline's)")
+        print(f"report:      {url}/api/v0/pipeline/{pipeline['pipelineId']}/report.html "
+              "(table, charts, definition; also artifact report.html of the pipeline's run)")
         print(f"report run:  {report_run}")
         print(f"plot:        artifact accuracy_vs_eps.png of that run "
               f"(runs:/{report_run}/accuracy_vs_eps.png)")
-        print(f"             {ui}/#/experiments/{experiment}/runs/{report_run}")
+        print(f"             {mlflow_ui_links.run_url(ui, experiment, report_run)}")
         for path in sorted(data_dir.glob(f"mlflow/**/{report_run}/**/accuracy_vs_eps.png")):
             print(f"             on disk: {path}")
+        print(f"web interface: {url}/jobs?experimentId={experiment}  (after `make serve`)")
         print(f"\ndone in {time.monotonic() - started:.0f} s; `make serve` serves the same "
               "data again to browse the runs")
         return 0

@@ -11,7 +11,7 @@ from testbed import ServerProcess, free_port, need, postgres_database
 from dioptra.client import DioptraClient
 from dioptra.mlflow_server import MLflowServer
 
-pytest_plugins = ["ml_fixtures"]
+pytest_plugins = ["ml_fixtures", "browser"]
 
 REDIS_URL = os.environ.get("DIOPTRA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 

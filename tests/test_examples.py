@@ -1,15 +1,18 @@
 """The examples end to end, and the science they claim.
 
-Each example's ``run.py`` drives a real server with two workers through the client; then
-the claims of the example's ``expected.json`` are checked against the metrics of its
-report run, read back from MLflow, and a few invariants against the other runs.
+Each example's ``run.py`` submits its ``pipeline.yaml`` to a real server with two workers;
+then the claims of the example's ``expected.json`` are checked against the row of its
+report stage in the server's report table (the run's MLflow metrics), and a few
+invariants against the other rows.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import mlflow
@@ -17,11 +20,13 @@ import pytest
 import yaml
 from testbed import unique
 
+from dioptra.contract.mlproject import load_project
+from dioptra.contract.pipeline import parse
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 sys.path.insert(0, str(EXAMPLES))
 
 import _driver  # noqa: E402
-from _driver import Step  # noqa: E402
 
 
 def load_example(name: str):
@@ -119,8 +124,12 @@ def test_claim_checker_catches_what_does_not_hold():
                                   "digits-poisoning"])
 def test_every_example_is_complete(name):
     folder = EXAMPLES / name
-    for file in ("MLproject", "README.md", "expected.json", "run.py"):
+    for file in ("MLproject", "README.md", "expected.json", "run.py", "pipeline.yaml"):
         assert (folder / file).is_file(), f"{name} has no {file}"
+    # the pipeline is valid against the example's MLproject (as the server checks it)
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(folder / "MLproject", tmp)
+        parse((folder / "pipeline.yaml").read_text(), load_project(Path(tmp)))
     assert expected(name)["claims"]
     files = {p.name for p in _driver.workflow_files(
         folder, getattr(load_example(name), "BORROWED", ()))}
@@ -134,21 +143,17 @@ def test_every_example_is_complete(name):
 
 # -- end to end -----------------------------------------------------------------------------
 
-def run_example(name: str, start_server, **kwargs) -> _driver.Outcome:
+def run_pipeline_example(name: str, start_server, **kwargs) -> _driver.PipelineOutcome:
     server = start_server(workers=2)
     lines: list[str] = []
     outcome = load_example(name).run(server.url, experiment=unique(name), out=lines.append,
                                      **kwargs)
     assert outcome.ok, "\n".join(lines)
-    assert outcome.report, "\n".join(lines)
+    assert outcome.text, "\n".join(lines)
     return outcome
 
 
-def check_report(name: str, outcome: _driver.Outcome, client) -> dict[str, float]:
-    """The metrics of the example's last run (its report), after checking the example's
-    claims against them."""
-    last = list(outcome.steps.values())[-1]
-    metrics = client.get_run(last.run_id).data.metrics
+def check_claims(name: str, metrics: dict[str, float]) -> dict[str, float]:
     broken = broken_claims(expected(name)["claims"], metrics)
     assert not broken, "claims of expected.json that do not hold:\n" + "\n".join(broken)
     return metrics
@@ -158,86 +163,98 @@ def artifacts(client, run_id: str) -> set[str]:
     return {item.path for item in client.list_artifacts(run_id)}
 
 
-def steps_of(outcome: _driver.Outcome, entry_point: str) -> list[Step]:
-    return [s for s in outcome.steps.values() if s.entry_point == entry_point]
-
-
 @pytest.mark.slow
 def test_digits_evasion(start_server, mlflow_uri):
-    outcome = run_example("digits-evasion", start_server)
+    outcome = run_pipeline_example("digits-evasion", start_server)
     client = mlflow.MlflowClient(mlflow_uri)
-    metrics = check_report("digits-evasion", outcome, client)
+    # the claims, against the report stage's row of the server's report table ...
+    metrics = check_claims("digits-evasion", outcome.metrics("report"))
+    # ... which is what MLflow holds for that run
+    assert metrics == client.get_run(outcome.run_id("report")).data.metrics
 
     assert {"robustness.csv", "robustness.md", "accuracy_vs_eps.png"} <= artifacts(
         client, outcome.run_id("report"))
     assert "model" in artifacts(client, outcome.run_id("train"))
     # every adversarial set respects its budget
-    for step in steps_of(outcome, "fgm") + steps_of(outcome, "pgd"):
-        run = client.get_run(step.run_id)
-        assert "adversarial.npz" in artifacts(client, step.run_id)
-        assert run.data.metrics["l_infinity_norm_max"] <= step.params["eps"] + 1e-6
+    attacks = outcome.rows("attack")
+    assert sorted((r["params"]["attack"], r["params"]["eps"]) for r in attacks) == sorted(
+        (a, e) for a in ("fgm", "pgd") for e in ("0.05", "0.1", "0.2", "0.3"))
+    for row in attacks:
+        assert "adversarial.npz" in artifacts(client, row["runId"])
+        assert row["metrics"]["l_infinity_norm_max"] <= float(row["params"]["eps"]) + 1e-6
     # the report says what the infer runs measured
-    for step in steps_of(outcome, "infer"):
-        adv = step.params["adv_run_id"]
-        measured = client.get_run(step.run_id).data.metrics
-        key = f"{adv.entry_point}_accuracy_eps_{adv.params['eps']:g}"
-        assert metrics[key] == pytest.approx(measured["adversarial_accuracy"])
-        assert metrics["clean_accuracy"] == pytest.approx(measured["clean_accuracy"])
-    assert "| 0.3 |" in outcome.report and "PGD accuracy" in outcome.report
+    for row in outcome.rows("infer"):
+        key = f"{row['params']['attack']}_accuracy_eps_{float(row['params']['eps']):g}"
+        assert metrics[key] == pytest.approx(row["metrics"]["adversarial_accuracy"])
+        assert metrics["clean_accuracy"] == pytest.approx(row["metrics"]["clean_accuracy"])
+    assert "| 0.3 |" in outcome.text and "PGD accuracy" in outcome.text
+    # the server's report draws accuracy against eps, a line per attack, and finds the
+    # results sound
+    chart = next(c for c in outcome.report["charts"]
+                 if c["title"] == "adversarial_accuracy vs eps (infer)")
+    assert set(chart["series"]) == {"fgm", "pgd"}
+    assert outcome.report["warnings"] == []
 
 
 @pytest.mark.slow
 def test_digits_defenses(start_server, mlflow_uri):
-    outcome = run_example("digits-defenses", start_server)
+    outcome = run_pipeline_example("digits-defenses", start_server)
     client = mlflow.MlflowClient(mlflow_uri)
-    check_report("digits-defenses", outcome, client)
+    check_claims("digits-defenses", outcome.metrics("report"))
     assert {"defenses.csv", "defenses.md", "accuracy_by_defense.png"} <= artifacts(
         client, outcome.run_id("report"))
     for defense in ("none", "feature_squeezing", "jpeg_compression", "spatial_smoothing",
                     "gaussian_augmentation", "adversarial_training"):
-        assert f"| {defense} |" in outcome.report
+        assert f"| {defense} |" in outcome.text
+    # one infer per attack job, the pre-processing defenses only behind the undefended one
+    infers = outcome.rows("infer")
+    assert len(infers) == 6
+    for row in infers:
+        behind = [k for k in row["metrics"] if k.startswith("clean_accuracy_")]
+        assert len(behind) == (4 if row["params"]["defense"] == "none" else 1), row
 
 
 @pytest.mark.slow
 def test_digits_privacy(start_server, mlflow_uri):
-    outcome = run_example("digits-privacy", start_server)
+    outcome = run_pipeline_example("digits-privacy", start_server)
     client = mlflow.MlflowClient(mlflow_uri)
-    check_report("digits-privacy", outcome, client)
-    inversion = outcome.run_id("model_inversion general")
-    assert {"inverted.npz", "model_inversion.png"} <= artifacts(client, inversion)
-    for step in steps_of(outcome, "membership_inference"):
-        result = client.get_run(step.run_id).data.metrics
-        assert {"attack_accuracy", "member_accuracy", "nonmember_accuracy",
-                "precision"} <= set(result)
+    check_claims("digits-privacy", outcome.metrics("report"))
+    assert {"inverted.npz", "model_inversion.png"} <= artifacts(
+        client, outcome.run_id("inversion"))
+    for stage in ("membership_overfit", "membership_general"):
+        result = outcome.metrics(stage)
+        for key in ("attack_accuracy", "member_accuracy", "nonmember_accuracy", "precision"):
+            assert 0.0 <= result[key] <= 1.0
 
 
 @pytest.mark.slow
 def test_digits_poisoning(start_server, mlflow_uri):
-    outcome = run_example("digits-poisoning", start_server)
+    outcome = run_pipeline_example("digits-poisoning", start_server)
     client = mlflow.MlflowClient(mlflow_uri)
-    check_report("digits-poisoning", outcome, client)
-    poison = client.get_run(outcome.run_id("poison")).data.metrics
+    check_claims("digits-poisoning", outcome.metrics("evaluate"))
+    poison = outcome.metrics("poison")
     assert poison["n_poisoned"] == round(0.1 * poison["n_train"])
     assert {"backdoor.csv", "backdoor.md"} <= artifacts(client, outcome.run_id("evaluate"))
-    assert "| poisoned |" in outcome.report and "| clean |" in outcome.report
+    assert "| poisoned |" in outcome.text and "| clean |" in outcome.text
 
 
 @pytest.mark.slow
-def test_a_failed_job_skips_what_needs_it_and_shows_its_log(start_server):
+def test_a_failed_job_fails_what_needs_it_and_shows_its_log(start_server):
     server = start_server(workers=2)
-    # A script entry point that is not in the archive: `python missing.py` fails at once.
-    broken = Step("train", "missing.py")
-    fgm = Step("fgm", "fgm", {"model_run_id": broken}, after=broken)
-    infer = Step("infer", "infer", {"model_run_id": broken, "adv_run_id": fgm}, after=fgm)
+
+    def change(definition):
+        # A script entry point that is not in the archive: `python missing.py` fails at once.
+        definition["stages"]["train"]["entryPoint"] = "missing.py"
+        definition["stages"]["attack"]["grid"]["eps"] = [0.1]
+
     lines: list[str] = []
-    outcome = _driver.run_example(EXAMPLES / "digits-evasion", [broken, fgm, infer],
-                                  server.url, "pytorch_cpu", unique("failing"),
-                                  out=lines.append)
+    outcome = _driver.run_pipeline(EXAMPLES / "digits-evasion", server.url, "pytorch_cpu",
+                                   unique("failing"), change=change, out=lines.append)
     text = "\n".join(lines)
-    assert not outcome.ok
-    assert broken.status == "failed" and infer.status == "skipped", text
-    # fgm is submitted with dependsOn=train once train has a run id, and the server fails
-    # it with its parent; if train failed before the driver saw its run id, it is skipped
-    assert fgm.status in ("failed", "skipped"), text
+    assert not outcome.ok and outcome.state["status"] == "failed"
+    statuses = {(j["stage"], j["status"]) for j in outcome.state["jobs"]}
+    assert statuses == {("train", "failed"), ("attack", "failed"), ("infer", "failed"),
+                        ("report", "failed")}, text
     assert "missing.py" in text and "No such file" in text  # the tail of train's log
-    assert _driver.finish(outcome, out=lines.append) == 1
+    assert _driver.finish_pipeline(outcome, server.url, out=lines.append) == 1
+    assert "6 job(s) did not finish (6 job(s) failed)" in lines[-1]

@@ -21,6 +21,9 @@ from dioptra_builtins.registry import mlflow as registry
 from dioptra_builtins.tracking import mlflow as tracking
 from reporting import comma_list, run_info
 
+# "auto": all of these in front of an undefended model, none in front of a trained defense.
+ALL_PREPROCESSING = "none,feature_squeezing,jpeg_compression,spatial_smoothing"
+
 
 def preprocessor(name: str, args):
     """The input transformation called ``name`` (images in, images out)."""
@@ -43,7 +46,8 @@ def main() -> None:
                         help="comma-separated runs of `fgm` / `pgd` against this model")
     parser.add_argument("--preprocessing", default="none",
                         help="comma-separated: none, feature_squeezing, jpeg_compression, "
-                             "spatial_smoothing")
+                             "spatial_smoothing; or auto (all of them for a model trained "
+                             "without defense, none otherwise)")
     parser.add_argument("--bit-depth", type=int, default=1)
     parser.add_argument("--jpeg-quality", type=int, default=25)
     parser.add_argument("--window-size", type=int, default=2)
@@ -53,6 +57,8 @@ def main() -> None:
         torch_config.init_torch(0, threads=1)
         classifier = registry.load_pytorch_classifier_from_run(args.model_run_id)
         trained_with = run_info(args.model_run_id).params.get("defense", "none")
+        if args.preprocessing == "auto":
+            args.preprocessing = ALL_PREPROCESSING if trained_with == "none" else "none"
         data = digits.load_digits_dataset()
         x, y = data["x_test"], data["y_test"]
         attacks = {}

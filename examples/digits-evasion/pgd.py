@@ -19,7 +19,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model-run-id", required=True, help="the run of `train`")
     parser.add_argument("--eps", type=float, default=0.3, help="perturbation budget")
-    parser.add_argument("--eps-step", type=float, default=0.075, help="size of each step")
+    parser.add_argument("--eps-step", type=float, default=0,
+                        help="size of each step (0: eps / 4)")
     parser.add_argument("--max-iter", type=int, default=10, help="number of steps")
     parser.add_argument("--norm", default="inf", help="inf, 1 or 2")
     parser.add_argument("--seed", type=int, default=0, help="seeds the random start")
@@ -31,7 +32,8 @@ def main() -> None:
         x, y = (digits.load_digits_dataset()[k] for k in ("x_test", "y_test"))
 
         x_adv = pgd.generate_pgd(
-            classifier, x, y, eps=args.eps, eps_step=args.eps_step, max_iter=args.max_iter,
+            classifier, x, y, eps=args.eps, eps_step=args.eps_step or args.eps / 4,
+            max_iter=args.max_iter,
             norm=args.norm, seed=args.seed,
         )
         log_adversarial_set(x, x_adv, y)

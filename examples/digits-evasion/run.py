@@ -1,7 +1,8 @@
-"""Run the digits-evasion example on a testbed through the Dioptra client.
+"""Run the digits-evasion pipeline (pipeline.yaml) on a testbed.
 
-train -> fgm and pgd at each eps -> infer on each adversarial set -> report. Prints one
-line per job state change, then the robustness table; exits 1 if a job failed.
+train -> fgm and pgd at each eps -> infer on each adversarial set -> report, carried out
+by the server. Prints each stage's progress, then the robustness table and where the
+pipeline's HTML report is; exits 1 if a job failed.
 
     python examples/digits-evasion/run.py --address http://127.0.0.1:5000
 """
@@ -15,34 +16,20 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import _driver  # noqa: E402
-from _driver import Step  # noqa: E402
 
 EPS = (0.05, 0.1, 0.2, 0.3)
 
 
-def steps(eps=EPS, epochs: int = 10, seed: int = 0, pgd_iter: int = 10) -> list[Step]:
-    train = Step("train", "train", {"epochs": epochs, "seed": seed})
-    chain, infers = [train], []
-    for attack in ("fgm", "pgd"):
-        for e in eps:
-            params = {"model_run_id": train, "eps": e, "seed": seed}
-            if attack == "pgd":
-                params.update(eps_step=e / 4, max_iter=pgd_iter)
-            adv = Step(f"{attack} eps={e:g}", attack, params, after=train)
-            infer = Step(f"infer {attack} eps={e:g}", "infer",
-                         {"model_run_id": train, "adv_run_id": adv}, after=adv)
-            chain += [adv, infer]
-            infers.append(infer)
-    # dependsOn names one job: the driver waits for the other infer runs itself.
-    chain.append(Step("report", "report", {"runs": infers}, after=infers[-1]))
-    return chain
-
-
 def run(address: str, queue: str = _driver.DEFAULT_QUEUE, experiment: str = "digits-evasion",
         eps=EPS, epochs: int = 10, seed: int = 0, timeout: str = "1h",
-        out=print) -> _driver.Outcome:
-    return _driver.run_example(HERE, steps(eps, epochs, seed), address, queue, experiment,
-                               timeout=timeout, out=out)
+        out=print) -> _driver.PipelineOutcome:
+    def change(definition: dict) -> None:
+        stages = definition["stages"]
+        stages["train"]["params"].update(epochs=epochs, seed=seed)
+        stages["attack"]["params"]["seed"] = seed
+        stages["attack"]["grid"]["eps"] = list(eps)
+
+    return _driver.run_pipeline(HERE, address, queue, experiment, timeout, change, out=out)
 
 
 def main() -> int:
@@ -55,7 +42,7 @@ def main() -> int:
     eps = [float(e) for e in args.eps.split(",")]
     outcome = run(args.address, args.queue, args.experiment, eps, args.epochs, args.seed,
                   args.timeout)
-    return _driver.finish(outcome)
+    return _driver.finish_pipeline(outcome, args.address)
 
 
 if __name__ == "__main__":

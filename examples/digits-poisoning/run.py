@@ -1,4 +1,4 @@
-"""Run the digits-poisoning example on a testbed through the Dioptra client.
+"""Run the digits-poisoning example (pipeline.yaml) on a testbed.
 
 poison -> train on the poisoned digits; train on the clean digits (control) -> evaluate
 both with the poison run's trigger (one table). Exits 1 if a job failed.
@@ -15,30 +15,20 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import _driver  # noqa: E402
-from _driver import Step  # noqa: E402
-
-
-def steps(target_class: int = 0, poison_fraction: float = 0.1, seed: int = 0) -> list[Step]:
-    poison = Step("poison", "poison", {
-        "target_class": target_class, "poison_fraction": poison_fraction, "seed": seed,
-    })
-    backdoored = Step("train poisoned", "train", {"data_run_id": poison, "seed": seed},
-                      after=poison)
-    control = Step("train clean", "train", {"seed": seed})
-    # dependsOn names one job: the driver waits for the control model itself.
-    evaluate = Step("evaluate", "evaluate", {
-        "model_run_ids": [backdoored, control], "poison_run_id": poison,
-    }, after=backdoored)
-    return [poison, control, backdoored, evaluate]
 
 
 def run(address: str, queue: str = _driver.DEFAULT_QUEUE,
         experiment: str = "digits-poisoning", target_class: int = 0,
         poison_fraction: float = 0.1, seed: int = 0, timeout: str = "1h",
-        out=print) -> _driver.Outcome:
-    return _driver.run_example(HERE, steps(target_class, poison_fraction, seed), address,
-                               queue, experiment, timeout=timeout, out=out)
+        out=print) -> _driver.PipelineOutcome:
+    def change(definition: dict) -> None:
+        stages = definition["stages"]
+        stages["poison"]["params"].update(target_class=target_class,
+                                          poison_fraction=poison_fraction, seed=seed)
+        stages["poisoned"]["params"]["seed"] = seed
+        stages["clean"]["params"]["seed"] = seed
 
+    return _driver.run_pipeline(HERE, address, queue, experiment, timeout, change, out=out)
 
 def main() -> int:
     parser = _driver.argument_parser(__doc__.splitlines()[0], "digits-poisoning")
@@ -46,8 +36,9 @@ def main() -> int:
     parser.add_argument("--poison-fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    return _driver.finish(run(args.address, args.queue, args.experiment, args.target_class,
-                              args.poison_fraction, args.seed, args.timeout))
+    return _driver.finish_pipeline(run(
+        args.address, args.queue, args.experiment, args.target_class, args.poison_fraction,
+        args.seed, args.timeout), args.address)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The `dioptra` command: run a server, run a worker."""
+"""The `dioptra` command: run a server, run a worker, and (usercli.py) the everyday
+verbs that talk to a server: pipeline, job, queue, experiment, plugin."""
 
 from __future__ import annotations
 
@@ -113,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
                             description=DESCRIPTION, epilog=EPILOG)
     add_arguments(worker)
     worker.set_defaults(func=lambda args: run_worker(args, worker))
+
+    from dioptra import usercli  # the everyday verbs: pipeline, job, queue, experiment, plugin
+
+    usercli.add_commands(sub)
     return parser
 
 

@@ -19,7 +19,7 @@ from dioptra.mlflow_server import PREFIX as MLFLOW_PREFIX
 from dioptra.mlflow_server import MLflowServer
 from dioptra.restapi.app import create_app
 from dioptra.restapi.limits import head_timeout_protocol
-from dioptra.services import plugins, reaper
+from dioptra.services import experiments, pipelines, plugins, reaper
 from dioptra.services.context import ServiceContext
 from dioptra.services.tracking import Readiness, Tracking
 from dioptra.storage import open_store
@@ -177,17 +177,34 @@ class TestbedServer:
         else:
             log.info("jobs of the embedded workers run in a %s", described)
 
+    def _tag_experiments(self) -> None:
+        # Experiments registered before the testbed tagged them would open on MLflow's
+        # GenAI view. A tracking server that is down must not stop the testbed starting.
+        # Not holding a session while MLflow starts (it settles within its own bound).
+        self.ctx.tracking.readiness.wait(timeout_s=300)
+        try:
+            with self.ctx.db.session() as session:
+                tagged = experiments.tag_untagged(session, self.ctx.tracking)
+            if tagged:
+                log.info("tagged %d MLflow experiments as model development", len(tagged))
+        except Exception:  # noqa: BLE001
+            log.warning("could not tag the MLflow experiments", exc_info=True)
+
     def _keep_books(self) -> None:
-        # Here, not in the start-up hook: ending a lost job's MLflow run waits for MLflow.
+        # Here, not in the start-up hook: ending a lost job's MLflow run and tagging the
+        # experiments wait for MLflow, which starts in the background.
         try:
             reaper.recover(self.ctx, EMBEDDED_PREFIX)
+            pipelines.recover(self.ctx)
         except Exception:  # noqa: BLE001 - the reaper's rounds recover the rest
             log.exception("recovery after the restart failed")
+        self._tag_experiments()
         rounds = 0
         while not self._stop.wait(REAP_INTERVAL_S):
             rounds += 1
             try:
                 reaper.reap(self.ctx)
+                pipelines.finalize_pending(self.ctx)
                 self.ctx.dispatcher.retry_failed()
                 if rounds % REDISPATCH_EVERY_ROUNDS == 0:
                     reaper.redispatch(self.ctx, min_age_s=REAP_INTERVAL_S * REDISPATCH_EVERY_ROUNDS)

@@ -3,6 +3,7 @@ plus a few extras for job logs, cancellation and filtered job lists."""
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import time
@@ -247,3 +248,74 @@ class DioptraClient:
     def list_workers(self) -> list[dict[str, Any]]:
         """The workers that sent a heartbeat recently."""
         return self._session.get(self._url("worker/")).json()
+
+    # Pipelines and reports ---------------------------------------------------------------
+    def submit_pipeline(
+        self,
+        pipeline: str | Path | dict,
+        workflows_file: str | Path,
+    ) -> dict[str, Any]:
+        """Submit a pipeline: a YAML/JSON file's path, its text, or a dict, with the
+        workflow archive its stages' entry points come from. Answers the pipeline's state
+        (or ``{"message", "problems"}`` listing every problem of an invalid one)."""
+        if isinstance(pipeline, dict):
+            text = json.dumps(pipeline)
+        elif isinstance(pipeline, Path) or (
+                "\n" not in str(pipeline) and Path(str(pipeline)).is_file()):
+            text = Path(pipeline).read_text(encoding="utf-8")
+        else:
+            text = str(pipeline)
+        path = Path(workflows_file)
+        with path.open("rb") as fh:
+            files = {"workflow": (path.name, fh)}
+            return self._session.post(self._url("pipeline/"), data={"definition": text},
+                                      files=files).json()
+
+    def get_pipeline(self, id: str) -> dict[str, Any]:
+        """The pipeline's state: status, stages with job counts by status, its jobs."""
+        return self._session.get(self._url("pipeline", id)).json()
+
+    def list_pipelines(self, experiment_id: int | None = None) -> list[dict[str, Any]]:
+        params = {} if experiment_id is None else {"experimentId": experiment_id}
+        return self._session.get(self._url("pipeline/"), params=params).json()
+
+    def cancel_pipeline(self, id: str) -> dict[str, Any]:
+        """Cancel every job of the pipeline that has not ended."""
+        return self._session.post(self._url("pipeline", id, "cancel")).json()
+
+    def wait_for_pipeline(self, id: str, timeout_s: float = 3600, poll_s: float = 1.0,
+                          on_state=None) -> dict[str, Any]:
+        """Poll until the pipeline has ended (``on_state`` sees every state polled)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            state = self.get_pipeline(id)
+            if on_state is not None:
+                on_state(state)
+            if state.get("status") in TERMINAL_STATUSES or "pipelineId" not in state:
+                return state
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"pipeline {id} still {state['status']} after {timeout_s:g}s")
+            time.sleep(poll_s)
+
+    def get_pipeline_report(self, id: str, format: str = "json") -> dict[str, Any] | str:
+        """The pipeline's report: ``json`` (a dict), ``csv`` or ``html`` (text)."""
+        if format == "json":
+            return self._session.get(self._url("pipeline", id, "report")).json()
+        if format not in ("csv", "html"):
+            raise ValueError("format must be json, csv or html")
+        response = self._session.get(self._url("pipeline", id, f"report.{format}"))
+        if response.status_code != 200:
+            raise RuntimeError(response.json().get("message", response.text))
+        return response.text
+
+    def get_jobs_report(self, experiment_id: int | None = None, entry_point: str | None = None,
+                        status: str | None = "finished", format: str = "json"
+                        ) -> dict[str, Any] | str:
+        """A report over any jobs: an experiment's, an entry point's."""
+        params: dict[str, Any] = {"format": format, "status": status or ""}
+        if experiment_id is not None:
+            params["experimentId"] = experiment_id
+        if entry_point is not None:
+            params["entryPoint"] = entry_point
+        response = self._session.get(self._url("report/"), params=params)
+        return response.json() if format == "json" else response.text

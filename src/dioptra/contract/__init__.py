@@ -2,5 +2,6 @@
 worker (``worker/``) import this package; it imports neither.
 
 Modules: ``status`` (the job status enum), ``messages`` (the job spec and the worker
-messages as typed models), ``mlproject`` (the MLproject spec: parse, validate, command).
+messages as typed models), ``mlproject`` (the MLproject spec: parse, validate, command),
+``pipeline`` (the pipeline format: parse, validate, expand grids, resolve references).
 """

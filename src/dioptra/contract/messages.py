@@ -49,6 +49,8 @@ class JobSpec(Message):
     workflow_sha256: str | None = None
     mlflow_tracking_uri: str
     custom_plugins: list[CustomPlugin] = []
+    # Tags the worker adds to the job's MLflow run (a pipeline's job: its parent run).
+    mlflow_tags: dict[str, str] = {}
     # The entry point's own MLflow credential (services/job_tokens.py); None when MLflow
     # needs none of ours (no API token, or an external MLflow).
     mlflow_tracking_token: str | None = None

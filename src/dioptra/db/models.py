@@ -150,3 +150,50 @@ class Worker(Base):
     queues: Mapped[str | None] = mapped_column(Text, nullable=True)
     first_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     last_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Pipeline(Base):
+    """A pipeline: a definition of stages carried out by the server as ordinary jobs."""
+
+    __tablename__ = "pipelines"
+
+    pipeline_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    experiment_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("experiments.experiment_id"), index=True
+    )
+    # The definition as submitted (JSON), for the report and for reading back.
+    definition: Mapped[str] = mapped_column(Text, nullable=False)
+    workflow_uri: Mapped[str] = mapped_column(Text, nullable=False)
+    # "started" until every job has ended, then "finished" or "failed".
+    status: Mapped[str] = mapped_column(String(32), default="started", index=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The parent MLflow run that every job's run is nested under.
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    last_modified: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    ended_on: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # When the ended pipeline's run was closed and its report logged (null: still to do).
+    finalized_on: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class PipelineJob(Base):
+    """A job of a pipeline: its stage, its parameters before and after resolving the
+    references, and the jobs it comes after."""
+
+    __tablename__ = "pipeline_jobs"
+
+    job_id: Mapped[str] = mapped_column(String(36), ForeignKey("jobs.job_id"), primary_key=True)
+    pipeline_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("pipelines.pipeline_id"), index=True
+    )
+    stage: Mapped[str] = mapped_column(Text, nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)  # order within the stage
+    # JSON: {name: value} with ${...} references as written; defaults filled in.
+    params: Mapped[str] = mapped_column(Text, nullable=False)
+    # JSON: the grid values of this job ({name: value}, "entryPoint" when a list).
+    varying: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    # JSON: ids of the jobs this one comes after (empty for a first stage).
+    parents: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    # JSON: the parameters as released (references resolved); null until then.
+    resolved: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -5,25 +5,38 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 
+import fastapi_offline
 from fastapi import Depends, FastAPI, Response
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 from dioptra import __version__
 from dioptra.dispatch.wakeup import WakeUp
 from dioptra.restapi import errors, openapi, storage_errors
-from dioptra.restapi.auth import BearerTokenMiddleware, JobTokens
+from dioptra.restapi.auth import BearerTokenMiddleware, JobTokens, Sessions
 from dioptra.restapi.cache import RenderedList
 from dioptra.restapi.inputs import storable_parameters
 from dioptra.restapi.limits import RequestLimitsMiddleware
 from dioptra.restapi.mlflow_proxy import MLflowProxyMiddleware
-from dioptra.restapi.routers import experiments, jobs, plugins, queues, workers
+from dioptra.restapi.routers import (
+    experiments,
+    extras,
+    jobs,
+    pipelines,
+    plugins,
+    queues,
+    reports,
+    workers,
+)
 from dioptra.restapi.slashes import CollapseSlashesMiddleware
 from dioptra.services import job_tokens
 from dioptra.services.context import ServiceContext
+from dioptra.web import pages
+
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 
 def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown=None,
@@ -62,7 +75,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
     errors.install(app)
     storage_errors.install(app)
     openapi.install(app, token=bool(ctx.settings.api_token))
-    for module in (experiments, queues, jobs, plugins, workers):
+    for module in (experiments, queues, jobs, plugins, workers, extras, pipelines, reports):
         app.include_router(module.router)
 
     @app.get("/health", tags=["health"])
@@ -72,7 +85,9 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
         response.headers["X-MLflow-State"] = ctx.tracking.readiness.state
         return "healthy"
 
-    app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+    # Swagger UI 5 (it renders OpenAPI 3.1, which FastAPI emits) and ReDoc, from the
+    # files that the fastapi-offline package ships: no CDN, so the docs work offline.
+    app.mount("/docs-static", StaticFiles(directory=str(DOCS_ASSETS)), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
@@ -81,13 +96,22 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
             title="Dioptra REST API",
             swagger_js_url="/docs-static/swagger-ui-bundle.js",
             swagger_css_url="/docs-static/swagger-ui.css",
-            swagger_favicon_url="/docs-static/favicon-32x32.png",
+            swagger_favicon_url="/docs-static/favicon.png",
         )
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="Dioptra REST API",
+            redoc_js_url="/docs-static/redoc.standalone.js",
+            redoc_favicon_url="/docs-static/favicon.png",
+            with_google_fonts=False,
+        )
 
+    pages.install(app)  # the web interface, at /
+
+    app.state.sessions = Sessions()
     if mlflow_socket:
         app.add_middleware(MLflowProxyMiddleware, socket_path=mlflow_socket,
                            readiness=ctx.tracking.readiness)
@@ -96,7 +120,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
         job_checks = JobTokens(ctx.settings.api_token, partial(job_tokens.is_active, ctx)) \
             if mlflow_socket else None
         app.add_middleware(BearerTokenMiddleware, token=ctx.settings.api_token,
-                           jobs=job_checks)
+                           jobs=job_checks, sessions=app.state.sessions)
     # Outside the token check: an oversized or stalled body is refused before anything.
     app.add_middleware(RequestLimitsMiddleware, settings=ctx.settings)
     app.add_middleware(CollapseSlashesMiddleware)  # outermost: before routing and auth

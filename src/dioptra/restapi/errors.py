@@ -89,7 +89,9 @@ def _allowed_methods(request: Request) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse({"message": exc.message}, status_code=exc.status_code)
+        # Some errors carry details beside the message (e.g. a pipeline's problems).
+        body = {"message": exc.message, **getattr(exc, "extra", {})}
+        return JSONResponse(body, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -19,7 +19,8 @@ from fastapi import HTTPException
 from dioptra.config import Settings
 from dioptra.restapi.mlflow_proxy import PREFIX as MLFLOW_PREFIX
 
-_UPLOAD_PATHS = {"/api/v0/job", "/api/v0/taskPlugin"}
+# (/api/v0/workflow/entryPoints: the web form reads the archive it will submit.)
+_UPLOAD_PATHS = {"/api/v0/job", "/api/v0/taskPlugin", "/api/v0/workflow/entryPoints"}
 _LOG_PATH = re.compile(r"/api/v0/worker/jobs/[^/]+/log/?")
 # Room for the multipart framing and the form fields around the file.
 MULTIPART_OVERHEAD_BYTES = 1 << 20

@@ -75,3 +75,9 @@ def delete(session: Session, tracking: Tracking, experiment: Experiment | None) 
     experiment.is_deleted = True
     experiment.last_modified = utcnow()
     return [experiment.experiment_id]
+
+
+def tag_untagged(session: Session, tracking: Tracking) -> list[int]:
+    """Tag our experiments that MLflow holds without the experiment-kind tag."""
+    ids = set(session.scalars(select(Experiment.experiment_id).where(~Experiment.is_deleted)))
+    return tracking.tag_kind(ids) if ids else []

@@ -153,3 +153,7 @@ def settle_children(ctx: ServiceContext, parent_id: str) -> None:
                            f"dependency {parent_id} failed "
                            f"({parent.reason or 'no reason given'})")
     moves.follow_up(ctx)
+    # A pipeline's jobs wait for theirs (several, with references to resolve).
+    from dioptra.services import pipelines  # imported here: pipelines builds on this module
+
+    pipelines.job_ended(ctx, parent_id)

@@ -203,3 +203,37 @@ def delete_custom(store: ObjectStore, name: str) -> list[str]:
         store.delete(packed_uri(name))
         deleted += 1
     return [name] if deleted else []
+
+
+def module_source(store: ObjectStore, collection: str, name: str, module: str) -> str:
+    """The text of one module of a plugin package (a path that the listing gave)."""
+    plugin = get_builtin(name) if collection == BUILTINS else (
+        get_custom(store, name) if collection == CUSTOM else None)
+    if plugin is None:
+        raise BadRequest(f"collection must be {BUILTINS!r} or {CUSTOM!r}.")
+    if module not in plugin.modules:
+        raise NotFound(f"The task plugin package {name!r} has no module {module!r}")
+    if collection == BUILTINS:
+        return (builtins_dir() / name / module).read_text(encoding="utf-8", errors="replace")
+    return store.get_bytes(f"{_files_uri(name)}/{module}").decode("utf-8", errors="replace")
+
+
+def registered_functions(source: str) -> list[str]:
+    """Names of the module's functions decorated as task plugins (``@pyplugs.register``
+    or ``@register``), read from the source without importing it."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                label = ast.unparse(target)
+                if label == "register" or label.endswith(".register"):
+                    found.append(node.name)
+                    break
+    return found

@@ -47,7 +47,8 @@ def recover(ctx: ServiceContext, embedded_prefix: str) -> None:
         _fail_one(ctx, job_id, lambda job: "the server restarted while the job was running")
     with ctx.db.session() as session:
         parents = set(
-            session.scalars(select(Job.depends_on).where(Job.status == JobStatus.DEFERRED))
+            session.scalars(select(Job.depends_on).where(
+                Job.status == JobStatus.DEFERRED, Job.depends_on.is_not(None)))
         )
         queued = session.execute(
             select(Job.job_id, Queue.name, Job.timeout_seconds)

@@ -10,7 +10,7 @@ import time
 from dioptra.services.errors import BadGateway, BadRequest, ServiceUnavailable
 
 # How long a request that needs MLflow waits for it to finish starting before a 503.
-READY_WAIT_S = 60.0
+READY_WAIT_S = 90.0
 STARTING = ("The MLflow tracking server is still starting (it starts in the background "
             "after the API); try again in a few seconds.")
 
@@ -51,6 +51,11 @@ class Readiness:
             return f"The MLflow tracking server failed to start: {self.failure}"
         return STARTING
 
+# MLflow 3's UI picks an experiment's view from this tag: without it, it guesses and may
+# open the GenAI view (traces, prompts); this value opens the runs table.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
 
 class Tracking:
     """``tracking_uri`` is what workers and jobs use; ``local_uri`` (default: the same) is
@@ -81,7 +86,9 @@ class Tracking:
         from mlflow.exceptions import MlflowException
 
         try:
-            return int(self.client.create_experiment(name))
+            return int(self.client.create_experiment(
+                name, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+            ))
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_ALREADY_EXISTS":
                 raise BadRequest(
@@ -121,6 +128,28 @@ class Tracking:
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise BadGateway(f"MLflow refused to delete the experiment: {exc.message}") from exc
+
+    def tag_kind(self, experiment_ids: set[int]) -> list[int]:
+        """Give those of ``experiment_ids`` that lack it the experiment-kind tag (for
+        experiments made before the testbed set it); returns the ids it tagged."""
+        from mlflow.entities import ViewType
+
+        tagged = []
+        page_token = None
+        while True:
+            page = self.client.search_experiments(
+                view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=page_token
+            )
+            for experiment in page:
+                key = int(experiment.experiment_id)
+                if key in experiment_ids and EXPERIMENT_KIND_TAG not in experiment.tags:
+                    self.client.set_experiment_tag(
+                        experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+                    )
+                    tagged.append(key)
+            page_token = page.token
+            if not page_token:
+                return tagged
 
     def fail_run(self, run_id: str) -> bool:
         """End a run its worker can no longer end (the job was failed for it) as FAILED;

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from dioptra.contract.messages import CustomPlugin, JobSpec
 from dioptra.contract.status import JobStatus
 from dioptra.db.models import Job, Queue, utcnow
-from dioptra.services import job_tokens, logs, plugins, workers
+from dioptra.services import job_tokens, logs, pipelines, plugins, workers
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import Conflict, NotFound
 from dioptra.services.jobs import NOT_FOUND
@@ -70,6 +70,7 @@ def _spec(ctx: ServiceContext, session: Session, job: Job) -> JobSpec:
         mlflow_tracking_uri=ctx.tracking.tracking_uri,
         mlflow_tracking_token=job_tokens.for_job(ctx, job.job_id),
         custom_plugins=custom,
+        mlflow_tags=pipelines.run_tags(session, job.job_id),
     )
 
 

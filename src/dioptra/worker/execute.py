@@ -278,6 +278,8 @@ class _Job:
         }
         for name, digest in plugin_digests.items():
             tags[f"dioptra.plugin.{name}.sha256"] = digest
+        # From the server: a pipeline's job is nested under the pipeline's run.
+        tags.update(spec.mlflow_tags)
         run = self.client.create_run(str(spec.experiment_id), tags=tags)
         self.run_id = run.info.run_id
         # As `mlflow run` logs them: the shell-quoted values the command receives.

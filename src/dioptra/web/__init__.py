@@ -1,0 +1,1 @@
+"""The web interface: server-rendered page shells whose scripts call the public API."""
