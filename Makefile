@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python benchmarks/api_throughput.py
 	$(BIN)/python benchmarks/job_overhead.py
 	$(BIN)/python benchmarks/attack_speed.py
+	$(BIN)/python benchmarks/server_start.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
