@@ -142,6 +142,7 @@ def _run_pull(
         while not stopper.stop.is_set():
             if pool is not None:
                 pool.prepare()  # the next job's interpreter imports while we wait
+                pool.wait_ready(WARM_READY_WAIT_S, stopper.stop.is_set)
             try:
                 stopper.idle = True
                 spec = api.claim(worker_id, queues, wait=CLAIM_WAIT_S)
@@ -180,6 +181,11 @@ def _run_pull(
         api.close()
     log.info("worker %s stopped after %d job(s)", worker_id, jobs_run)
     return jobs_run
+
+
+# A worker claims once its interpreter is ready (so that, of several workers, a ready one
+# gets the job), but not later than this: a slow import must not hold jobs back for long.
+WARM_READY_WAIT_S = 60.0
 
 
 def _warm_pool(work_root: Path) -> Any:

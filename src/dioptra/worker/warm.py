@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,9 +138,10 @@ class WarmInterpreter:
         self._status_text = ""
         self.handed_over = False
 
-    def ready_rss_kb(self) -> int | None:
-        """Its memory (RSS, kB) once it has imported everything, None while it imports."""
-        if self._status >= 0 and select.select([self._status], [], [], 0)[0]:
+    def ready_rss_kb(self, wait_s: float = 0) -> int | None:
+        """Its memory (RSS, kB) once it has imported everything, None while it imports
+        (waiting up to ``wait_s`` for it)."""
+        if self._status >= 0 and select.select([self._status], [], [], wait_s)[0]:
             data = os.read(self._status, 256)
             self._status_text += data.decode(errors="replace")
             if not data or "\n" in self._status_text:
@@ -222,6 +224,14 @@ class WarmPool:
         except Exception:  # noqa: BLE001 - warm start is an optimisation only
             log.exception("could not start a warm interpreter; jobs start cold")
 
+    def wait_ready(self, timeout_s: float, stop: Callable[[], bool]) -> None:
+        """Wait (at most ``timeout_s``) until the next interpreter has imported everything:
+        with several workers, the one whose interpreter is ready should take the job."""
+        deadline = time.monotonic() + timeout_s
+        while self._next is not None and self._next.alive() and not stop():
+            if self._next.ready_rss_kb(wait_s=0.2) is not None or time.monotonic() > deadline:
+                return
+
     def take(self) -> WarmInterpreter | None:
         """The prepared interpreter (ready or still importing) for the job just claimed."""
         warm, self._next = self._next, None
@@ -280,8 +290,6 @@ def measure_ready_memory(preload: list[str] | None = None, timeout_s: float = 60
                          ) -> tuple[int, float]:
     """(RSS in kB, seconds to get ready) of one interpreter that imported ``preload``,
     started bare (no sandbox): what each ready interpreter holds."""
-    import time
-
     control_r, control_w = os.pipe()
     status_r, status_w = os.pipe()
     started = time.monotonic()
