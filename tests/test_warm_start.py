@@ -328,5 +328,13 @@ def test_unused_interpreters_go_away(sandbox, tmp_path):
     pid = interpreter.process.pid
     interpreter.remove()
     pool.close()
+    # A job whose command cannot use one: none is prepared until one that could comes.
+    pool.note(False)
+    assert pool._next is None
+    pool.prepare()
+    assert pool._next is None
+    pool.note(True)
+    assert pool._next is not None
+    pool.close()
     assert not interpreter.folder.exists() and list(tmp_path.iterdir()) == []
     assert subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0

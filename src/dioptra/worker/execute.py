@@ -73,6 +73,7 @@ def execute_job(
     stop_requested: Callable[[], bool] | None = None,
     sandbox: Sandbox | None = None,
     warm: WarmInterpreter | None = None,
+    on_command: Callable[[bool], None] | None = None,
 ) -> str:
     """Run the claimed job ``spec``; return its final status, ``finished`` or ``failed``.
 
@@ -80,10 +81,13 @@ def execute_job(
     is killed and the job reported failed. ``sandbox``: as configured in the environment
     when not given. ``warm``: an interpreter prepared for the next job (its folder becomes
     the job's; it runs the entry point when that is a plain ``python`` call).
+    ``on_command(usable)``: called once the command is known, with whether a warm
+    interpreter could run it (the worker then prepares the next job's).
     """
     job = _Job(api, spec, worker_id, Path(work_root), stop_requested or (lambda: False))
     job.sandbox = sandbox
     job.warm = warm
+    job.on_command = on_command
     return job.run()
 
 
@@ -109,6 +113,7 @@ class _Job:
         self.joblog: _JobLog | None = None
         self.sandbox: Sandbox | None = None
         self.warm: WarmInterpreter | None = None
+        self.on_command: Callable[[bool], None] | None = None
 
     # -- the whole job -------------------------------------------------------------------
 
@@ -217,7 +222,10 @@ class _Job:
 
         # 5. The entry point, in its sandbox.
         env = self._environment(plugins_dir, tmp / "home")
-        call = self._warm_call(project, entry_point, command)
+        usable = project.entry_point(entry_point).warm_start and bool(plain_python(command))
+        if self.on_command is not None:
+            self.on_command(usable)
+        call = self._warm_call(project, entry_point, command) if usable else None
         timeout_s = spec.timeout_seconds
         assert self.joblog is not None
         if call is not None and self.warm is not None:
@@ -333,10 +341,8 @@ class _Job:
 
     def _warm_call(self, project: Project, entry_point: str, command: str) -> PythonCall | None:
         """How the warm interpreter runs ``command``, None when it must not."""
-        if self.warm is None or not project.entry_point(entry_point).warm_start:
-            return None
         call = plain_python(command)
-        if call is None or not self.warm.alive():
+        if self.warm is None or call is None or not self.warm.alive():
             return None
         if call.kind == "script" and not (project.directory / call.target).is_file():
             return None  # a folder, a zip or nothing: python's own handling

@@ -163,12 +163,10 @@ def _run_pull(
                 continue
             log.info("job %s claimed (entry point %s)", spec.job_id, spec.entry_point)
             warm = pool.take() if pool is not None else None
-            if pool is not None:
-                pool.prepare()  # the one after: it imports while this job runs
             execute_job(
                 api, spec, worker_id, work_root, stop_requested=stopper.kill.is_set,
                 sandbox=pool.sandbox if warm is not None and pool is not None else None,
-                warm=warm,
+                warm=warm, on_command=pool.note if pool is not None else None,
             )
             jobs_run += 1
     except _StopNow:

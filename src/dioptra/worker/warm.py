@@ -211,10 +211,21 @@ class WarmPool:
         self.environment = environment  # (plugins dir, home) -> the entry point's env
         self.preload = modules() if preload is None else preload
         self._next: WarmInterpreter | None = None
+        # False after a job whose command could not use one: then no interpreter is
+        # prepared (their imports would only take CPU from jobs that run `bash ...`)
+        # until a job that could have used one shows up.
+        self.wanted = True
+
+    def note(self, usable: bool) -> None:
+        """Called with the current job's command known: prepare the next job's
+        interpreter now (it imports while this job runs) if this one could use one."""
+        self.wanted = usable
+        self.prepare()
 
     def prepare(self) -> None:
-        """Start the next interpreter unless one is there (errors: logged, jobs run cold)."""
-        if self._next is not None and self._next.alive():
+        """Start the next interpreter unless one is there or none is wanted (errors:
+        logged, jobs then start cold)."""
+        if not self.wanted or (self._next is not None and self._next.alive()):
             return
         if self._next is not None:
             self._next.remove()
@@ -228,7 +239,7 @@ class WarmPool:
         """Wait (at most ``timeout_s``) until the next interpreter has imported everything:
         with several workers, the one whose interpreter is ready should take the job."""
         deadline = time.monotonic() + timeout_s
-        while self._next is not None and self._next.alive() and not stop():
+        while self.wanted and self._next is not None and self._next.alive() and not stop():
             if self._next.ready_rss_kb(wait_s=0.2) is not None or time.monotonic() > deadline:
                 return
 
