@@ -62,6 +62,12 @@ SCRIPTS = {
         "t = threading.Thread(target=lambda: (time.sleep(0.3), print('thread done')))\n"
         "t.start()\nprint('main done')\n"
     ),
+    "finalised.py": (
+        "import sys\nclass A:\n    def __del__(self):\n        print('finalised')\n"
+        "a = A()\nlog = open('left-open.txt', 'w')\nlog.write('kept')\n"
+        "import atexit\natexit.register(lambda: print('atexit', open('left-open.txt').read()))\n"
+        "sys.exit(259)\n"
+    ),
     "pkg/__init__.py": "",
     "pkg/tool.py": MODULE,
 }
@@ -72,6 +78,7 @@ CASES = [
     "python raises.py",
     "python signal.py",
     "python atexit_thread.py",
+    "python finalised.py",
     "python -m pkg.tool x y",
 ]
 
