@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from testbed import ServerProcess, free_port, need
+from testbed import ServerProcess, free_port, need, postgres_database
 
 from dioptra.client import DioptraClient
 from dioptra.mlflow_server import MLflowServer
 
 pytest_plugins = ["ml_fixtures"]
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "DIOPTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 REDIS_URL = os.environ.get("DIOPTRA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
@@ -71,20 +67,8 @@ def client(server) -> DioptraClient:
 @pytest.fixture
 def postgres_uri() -> Iterator[str]:
     """A fresh PostgreSQL database, dropped afterwards."""
-    try:
-        import psycopg
-
-        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
-        need(False, f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}")
-    name = f"dioptra_test_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with postgres_database() as uri:
+        yield uri
 
 
 @pytest.fixture

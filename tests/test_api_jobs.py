@@ -71,6 +71,8 @@ def test_submission_refusals(server, client, tmp_path):
     refusals = {
         "timeout": submit(timeout="abc"),
         "zero timeout": submit(timeout="0s"),
+        # Past a year: refused before it reaches a 32-bit column or a deadline past 9999.
+        "huge timeout": submit(timeout="999999d"),
         "dependsOn format": submit(depends_on="not-a-uuid"),
         "entry point": submit(entry_point="trian"),
         "parameter type": submit(entry_point_kwargs="-P x=abc"),
@@ -83,6 +85,8 @@ def test_submission_refusals(server, client, tmp_path):
     for case, response in refusals.items():
         assert response["message"].startswith("Bad Request - "), (case, response)
     assert "timeout" in refusals["timeout"]["message"]
+    assert "'timeout'" in refusals["huge timeout"]["message"]
+    assert "365d" in refusals["huge timeout"]["message"]
     assert "trian" in refusals["entry point"]["message"]
     assert "x" in refusals["parameter type"]["message"]
     assert "run_id" in refusals["required parameter"]["message"]

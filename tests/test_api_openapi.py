@@ -112,6 +112,65 @@ def test_uploads_are_documented_as_multipart_forms(spec):
         assert "name" in schema["properties"] and "name" in schema.get("required", [])
 
 
+def test_error_answers_are_documented_with_the_message_shape(spec):
+    """Every operation documents the errors it can answer, never FastAPI's 422 (this
+    server answers 400), each with the {"message"} schema."""
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    message = spec["components"]["schemas"]["Message"]
+    assert message["properties"]["message"]["type"] == "string"
+    assert message["required"] == ["message"]
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method not in HTTP_METHODS:
+                continue
+            responses = operation["responses"]
+            assert "422" not in responses, (method, path)
+            expected = {"500"}
+            if operation.get("parameters") or "requestBody" in operation:
+                expected.add("400")
+            if "{" in path:
+                expected.add("404")
+            if "requestBody" in operation:
+                expected |= {"408", "413"}
+            if method != "get":
+                expected |= {"503", "507"}
+            assert expected <= set(responses), (method, path, sorted(responses))
+            for code, response in responses.items():
+                if code >= "400":
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Message"}, (method, path)
+    paths = spec["paths"]
+    assert {"403", "404", "507"} <= set(paths["/api/v0/job/"]["post"]["responses"])
+    assert "403" in paths["/api/v0/worker/heartbeat"]["post"]["responses"]
+    for route in ("report", "heartbeat", "log"):
+        assert "409" in paths[f"/api/v0/worker/jobs/{{jobId}}/{route}"]["post"]["responses"]
+    claim = paths["/api/v0/worker/claim"]["post"]["responses"]
+    assert "204" in claim and "jobId" in resolve(
+        spec, claim["200"]["content"]["application/json"]["schema"])["properties"]
+
+
+def test_binary_downloads_and_the_raw_log_body_are_documented_as_such(spec):
+    paths = spec["paths"]
+    workflow = paths["/api/v0/worker/jobs/{jobId}/workflow"]["get"]["responses"]["200"]
+    plugin = paths["/api/v0/worker/plugins/{name}"]["get"]["responses"]["200"]
+    for answer, media in ((workflow, "application/octet-stream"), (plugin, "application/gzip")):
+        assert list(answer["content"]) == [media]
+        assert answer["content"][media]["schema"] == {"type": "string", "format": "binary"}
+    log = paths["/api/v0/worker/jobs/{jobId}/log"]["post"]
+    assert list(log["requestBody"]["content"]) == ["text/plain"]
+    assert any(p["name"] == "X-Dioptra-Worker-Id" and p["in"] == "header"
+               for p in log["parameters"])
+
+
+def test_405_names_every_method_of_the_path(served):
+    for path, allowed in (("/api/v0/experiment/", "GET, POST"),
+                          ("/api/v0/queue/name/x/lock", "DELETE, PUT")):
+        answer = requests.patch(served.url + path, timeout=30)
+        assert answer.status_code == 405
+        assert answer.headers["allow"] == allowed
+        assert answer.json() == {"message": "The method is not allowed for the requested URL."}
+
+
 def test_docs_page_is_html(served):
     answer = requests.get(f"{served.url}/docs", timeout=30)
     assert answer.status_code == 200

@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,3 +140,27 @@ def worker_pids(server_url: str) -> list[int]:
         if b"dioptra.worker" in argv and server_url.encode() in argv:
             found.append(int(entry.name))
     return found
+
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "DIOPTRA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for as long as the block runs (for module-scoped
+    servers; conftest's ``postgres_uri`` gives one per test)."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+        need(False, f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}")
+    name = f"dioptra_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

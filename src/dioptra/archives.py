@@ -17,7 +17,6 @@ import io
 import lzma
 import os
 import re
-import shutil
 import stat
 import struct
 import tarfile
@@ -27,6 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
+
+from dioptra.folders import remove_tree
 
 __all__ = [
     "ArchiveError",
@@ -73,9 +74,30 @@ class ArchiveError(ValueError):
 
 @dataclass(frozen=True)
 class Limits:
+    """What one archive may hold. The defaults are the server's and workers' unless the
+    DIOPTRA_ARCHIVE_* variables (README, configuration) say otherwise."""
+
     max_members: int = 10_000
-    max_total_bytes: int = 1 << 30
+    max_total_bytes: int = 1 << 30  # counted as extracted, not as declared
     max_member_bytes: int = 512 << 20
+    max_depth: int = 32  # folder levels of a member's path
+
+    @classmethod
+    def from_env(cls, **overrides: int) -> Limits:
+        """The defaults, changed by DIOPTRA_ARCHIVE_MAX_MEMBERS, _MAX_BYTES,
+        _MAX_MEMBER_BYTES and _MAX_DEPTH, then by ``overrides``."""
+        values: dict[str, int] = {}
+        for name, var in (
+            ("max_members", "DIOPTRA_ARCHIVE_MAX_MEMBERS"),
+            ("max_total_bytes", "DIOPTRA_ARCHIVE_MAX_BYTES"),
+            ("max_member_bytes", "DIOPTRA_ARCHIVE_MAX_MEMBER_BYTES"),
+            ("max_depth", "DIOPTRA_ARCHIVE_MAX_DEPTH"),
+        ):
+            raw = os.environ.get(var)
+            if raw:
+                values[name] = int(raw)
+        values.update(overrides)
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -306,6 +328,14 @@ def _normalise(raw: str) -> list[str]:
     return parts
 
 
+def _ancestors(path: str) -> Iterator[str]:
+    """The folders holding ``path``, deepest first: "a/b/c" gives "a/b", then "a"."""
+    end = path.rfind("/")
+    while end > 0:
+        yield path[:end]
+        end = path.rfind("/", 0, end)
+
+
 class _Checker:
     """Applies every rule to the entries of one archive, in order."""
 
@@ -343,12 +373,19 @@ class _Checker:
                 return None  # "./": the archive folder itself, as `tar -C dir .` writes
             raise ArchiveError(f"archive member {_q(raw)} has an empty name")
 
+        if len(parts) > self.limits.max_depth:
+            raise ArchiveError(
+                f"archive member {_q(raw)} is {len(parts)} folder levels deep; the limit is "
+                f"{self.limits.max_depth}"
+            )
         # Nothing may sit inside a file or a link (writing through a symlinked folder is
-        # the classic way out of the destination).
-        for i in range(1, len(parts)):
-            parent = "/".join(parts[:i])
+        # the classic way out of the destination). Ancestors are checked deepest first:
+        # a known folder's own ancestors were all checked when it was recorded.
+        for parent in _ancestors(path):
             parent_kind = self.kinds.get(parent)
-            if parent_kind is not None and parent_kind != "dir":
+            if parent_kind == "dir":
+                break
+            if parent_kind is not None:
                 what = "a symlink" if parent_kind == "symlink" else "a file"
                 raise ArchiveError(
                     f"archive member {_q(raw)} is inside {_q(parent)}, which is {what}"
@@ -367,8 +404,10 @@ class _Checker:
         elif entry.kind == "hardlink":
             link_target = self._check_hardlink(raw, entry.link or "")
 
-        for i in range(1, len(parts)):
-            self.kinds.setdefault("/".join(parts[:i]), "dir")
+        for parent in _ancestors(path):
+            if parent in self.kinds:
+                break
+            self.kinds[parent] = "dir"
         self.kinds[path] = entry.kind
         return Member(path=path, size=entry.size, kind=entry.kind, link_target=link_target)
 
@@ -475,12 +514,12 @@ def _open_entries(
 
 
 def inspect_archive(
-    path: Path | str, limits: Limits = Limits(), *, name: str | None = None
+    path: Path | str, limits: Limits | None = None, *, name: str | None = None
 ) -> list[Member]:
-    """Every member of the archive, checked against all the rules and ``limits``, in
-    archive order. Raises ArchiveError at the first problem. ``name`` is the file name
-    to use in messages."""
-    return _inspect(path, limits, name or Path(path).name).finish()
+    """Every member of the archive, checked against all the rules and ``limits`` (by
+    default :meth:`Limits.from_env`), in archive order, without writing anything. Raises
+    ArchiveError at the first problem. ``name`` is the file name to use in messages."""
+    return _inspect(path, limits or Limits.from_env(), name or Path(path).name).finish()
 
 
 def _inspect(path: Path | str, limits: Limits, display: str) -> _Checker:
@@ -493,16 +532,27 @@ def _inspect(path: Path | str, limits: Limits, display: str) -> _Checker:
 
 
 def safe_extract(
-    path: Path | str, dest: Path | str, limits: Limits = Limits(), *, name: str | None = None
+    path: Path | str,
+    dest: Path | str,
+    limits: Limits | None = None,
+    *,
+    name: str | None = None,
+    select: Callable[[Member], bool] | None = None,
 ) -> list[Member]:
     """Check the archive, then extract it into ``dest`` (created if missing).
 
+    ``limits`` defaults to :meth:`Limits.from_env`. Every member is checked; with
+    ``select``, only the members it accepts are written (plus the folders holding them).
     Existing files in ``dest`` are never overwritten. Only permission bits are applied
     (no setuid/setgid/sticky bits, no owners), and the owner can always read and write
     what was extracted. On any error everything written is removed again.
     """
+    limits = limits or Limits.from_env()
     display = name or Path(path).name
     checker = _inspect(path, limits, display)
+    last = len(checker.plan) - 1  # the last entry to read
+    if select is not None:
+        last = _select(checker, select)
     members = checker.finish()
     dest = Path(dest)
     dest_existed = dest.exists()
@@ -511,12 +561,15 @@ def safe_extract(
         writer = _Writer(dest, limits, display)
     except BaseException:
         if not dest_existed:
-            shutil.rmtree(dest, ignore_errors=True)
+            _remove_quietly(dest)
         raise
     try:
         with _open_entries(path, display, limits) as (entries, _count):
             index = -1
             for index, entry in enumerate(entries):
+                if index > last and select is not None:
+                    index = len(checker.plan) - 1  # the rest is not wanted: stop reading
+                    break
                 if index >= len(checker.plan):
                     raise ArchiveError(f"{_q(display)} changed while it was being extracted")
                 member = checker.plan[index]
@@ -531,11 +584,29 @@ def safe_extract(
     except BaseException:
         writer.undo()
         if not dest_existed:
-            shutil.rmtree(dest, ignore_errors=True)
+            _remove_quietly(dest)
         raise
     finally:
         writer.close()
     return members
+
+
+def _select(checker: _Checker, select: Callable[[Member], bool]) -> int:
+    """Keep in the plan only the members ``select`` accepts (and the files they are hard
+    links to); returns the index of the last entry still to write (-1: none)."""
+    index_of = {m.path: i for i, m in enumerate(checker.plan) if m is not None}
+    keep = {i for i, m in enumerate(checker.plan) if m is not None and select(m)}
+    for i in list(keep):
+        member = checker.plan[i]
+        if member is not None and member.kind == "hardlink" and member.link_target:
+            keep.add(index_of[member.link_target])
+    checker.plan = [m if i in keep else None for i, m in enumerate(checker.plan)]
+    return max(keep, default=-1)
+
+
+def _remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        remove_tree(path)
 
 
 class _Writer:
@@ -692,7 +763,7 @@ class _Writer:
         for path, is_dir in reversed(self.created):
             full = self.dest / path
             if is_dir:
-                shutil.rmtree(full, ignore_errors=True)
+                _remove_quietly(full)
             else:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(full)

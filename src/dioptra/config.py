@@ -5,16 +5,31 @@ Every setting is documented once, in the README's configuration table.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(_env(name, str(default)))
+
+
+def resolves_to_loopback(host: str) -> bool:
+    """Whether every address ``host`` resolves to is a loopback address: decided by the
+    addresses, never the spelling (``127.attacker.example`` is a public name)."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False  # unresolvable: not known to be local
+    addresses = {info[4][0].split("%", 1)[0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
 
 
 @dataclass
@@ -45,6 +60,19 @@ class Settings:
     )
     max_upload_bytes: int = field(
         default_factory=lambda: int(_env("DIOPTRA_MAX_UPLOAD_BYTES", str(1 << 30)))
+    )
+    # Request bodies: JSON bodies and worker log chunks are read into memory, so they
+    # are capped; an upload is refused once it passes max_upload_bytes.
+    max_json_bytes: int = field(
+        default_factory=lambda: _env_int("DIOPTRA_MAX_JSON_BYTES", 1 << 20)
+    )
+    max_log_chunk_bytes: int = field(
+        default_factory=lambda: _env_int("DIOPTRA_MAX_LOG_CHUNK_BYTES", 4 << 20)
+    )
+    # A client that has not sent a whole request head (or the next part of its body)
+    # within this many seconds is disconnected (408 once the head has arrived).
+    request_timeout_s: float = field(
+        default_factory=lambda: float(_env("DIOPTRA_REQUEST_TIMEOUT", "30"))
     )
     log_level: str = field(default_factory=lambda: _env("DIOPTRA_LOG_LEVEL", "info"))
 
@@ -77,7 +105,7 @@ class Settings:
 
     @property
     def is_loopback(self) -> bool:
-        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+        return resolves_to_loopback(self.host)
 
     def describe(self) -> dict[str, str]:
         """Settings as strings, with the token hidden, for the start-up banner."""

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import requests
 
+from dioptra.processes import die_with_parent
+
 PREFIX = "/mlflow"  # where the API serves a private MLflow (UI and REST)
 
 
@@ -18,16 +20,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
-
-
-def preferred_port(port: int, host: str = "127.0.0.1") -> int:
-    """``port`` if it is free (a stable address for the UI), else any free port."""
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return free_port(host)
-    return port
 
 
 class MLflowServer:
@@ -63,8 +55,10 @@ class MLflowServer:
         # Its job runner (huey consumers) is for MLflow's GenAI features: not needed here,
         # and it would double the start-up time.
         env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+        # SIGTERM when this server dies, however it dies: the MLflow CLI passes it on to
+        # its uvicorn, so no orphan keeps the port (start() runs in the main thread).
         cmd = [
-            sys.executable, "-m", "mlflow", "server",
+            *die_with_parent("TERM"), sys.executable, "-m", "mlflow", "server",
             "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
             "--artifacts-destination", str(root / "artifacts"),
             "--host", self.host, "--port", str(self.port), "--workers", "1",

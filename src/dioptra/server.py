@@ -9,6 +9,7 @@ import sys
 import threading
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from dioptra.config import Settings
 from dioptra.db import Database
@@ -17,6 +18,7 @@ from dioptra.dispatch.wakeup import WakeUp
 from dioptra.mlflow_server import PREFIX as MLFLOW_PREFIX
 from dioptra.mlflow_server import MLflowServer
 from dioptra.restapi.app import create_app
+from dioptra.restapi.limits import head_timeout_protocol
 from dioptra.services import plugins, reaper
 from dioptra.services.context import ServiceContext
 from dioptra.services.tracking import Tracking
@@ -77,6 +79,7 @@ class TestbedServer:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.mlflow: MLflowServer | None = None
+        self.embedded: EmbeddedDispatcher | None = None
         self.wakeup = WakeUp()
         self._stop = threading.Event()
 
@@ -105,13 +108,14 @@ class TestbedServer:
             members.append(RQDispatcher(self.settings.redis_url))
         n = self.settings.effective_workers
         if n > 0:
-            members.append(EmbeddedDispatcher(
+            self.embedded = EmbeddedDispatcher(
                 self.settings.server_url, n, self.wakeup, self.settings.api_token,
                 str(self.settings.data_dir / "work"),
                 # Jobs must not see the data dir, even where it lies inside a folder
                 # their Python needs (worker/sandbox.py).
                 extra_env={sandbox.ENV_HIDE: str(self.settings.data_dir)},
-            ))
+            )
+            members.append(self.embedded)
         return Dispatchers(members)
 
     def build(self):
@@ -126,6 +130,8 @@ class TestbedServer:
             tracking=tracking,
             dispatcher=self._dispatchers(),
         )
+        if self.embedded is not None:
+            self.ctx.embedded_instance = self.embedded.instance
         socket = str(self.mlflow.socket_path) if self.mlflow is not None else None
         app = create_app(self.ctx, self.wakeup, self._on_startup, self._on_shutdown,
                          mlflow_socket=socket)
@@ -136,7 +142,10 @@ class TestbedServer:
         if self.mlflow is not None:
             self.mlflow.wait_ready()
         self.ctx.dispatcher.start()
-        plugins.record_missing_digests(self.ctx)
+        try:
+            plugins.record_missing_digests(self.ctx)
+        except Exception:  # noqa: BLE001 - an object store away must not stop the start
+            log.exception("could not record the digests of the custom plugins")
         reaper.recover(self.ctx, EMBEDDED_PREFIX)
         threading.Thread(target=self._keep_books, name="reaper", daemon=True).start()
         self._announce_sandbox()
@@ -183,6 +192,8 @@ class TestbedServer:
             log_level=self.settings.log_level,
             access_log=False,
             timeout_graceful_shutdown=10,
+            # A client must finish its request head in time (bodies: restapi/limits.py).
+            http=head_timeout_protocol(AutoHTTPProtocol, self.settings.request_timeout_s),
             log_config=None,  # uvicorn's records go through our handler (text or JSON)
         )
         server = _Uvicorn(config, on_exit=self._on_signal)

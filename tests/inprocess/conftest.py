@@ -137,7 +137,10 @@ def bed(tmp_path, migrated_db, tracking_uri) -> Iterator[Bed]:
     db = Database(settings.effective_database_uri)
     ctx = ServiceContext(settings=settings, db=db,
                          store=open_store(settings.effective_storage_url),
-                         tracking=Tracking(tracking_uri), dispatcher=RecordingDispatcher())
+                         tracking=Tracking(tracking_uri), dispatcher=RecordingDispatcher(),
+                         # The bed plays a server start whose embedded workers are
+                         # "embedded:old:<n>" (those of other starts are refused).
+                         embedded_instance="old")
     with TestClient(create_app(ctx, WakeUp())) as api:
         yield Bed(ctx, api, tmp_path)
     db.dispose()

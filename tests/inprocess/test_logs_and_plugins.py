@@ -25,7 +25,12 @@ def test_log_pages_from_any_offset(bed):
         size = append(bed, job, "w1", piece) if piece else size
     whole = head + "".join(pieces)
     assert size == len(whole) and bed.log(job) == whole
-    for offset in range(len(whole) + 2):
+    boundaries, at = [0], len(head)
+    for piece in pieces:
+        boundaries.append(at)
+        at += len(piece)
+    offsets = {max(0, b + d) for b in [*boundaries, len(whole)] for d in (-1, 0, 1, 2)}
+    for offset in sorted(offsets):
         page = bed.api.get(f"/api/v0/job/{job}/log", params={"offset": offset}).json()
         assert page["log"] == whole[offset:], offset
         assert page["nextOffset"] == max(offset, len(whole))

@@ -98,3 +98,12 @@ def test_redispatch_offers_the_queued_jobs_no_worker_holds(bed):
     # The fresh one may be being handed over right now: left for the next round.
     assert bed.dispatcher.checked == [waiting, parent]
     assert fresh not in bed.dispatcher.checked
+
+
+def test_recovery_goes_on_past_an_unreadable_job(bed):
+    odd, lost = bed.submit()["jobId"], bed.submit()["jobId"]
+    for job_id in (odd, lost):
+        bed.claim("embedded:old:0", job_id)
+    bed.set_columns(odd, status="paused")  # a status this version does not know
+    reaper.recover(bed.ctx, "embedded:")  # a start that raised here would not serve
+    assert bed.status(lost) == "failed"

@@ -7,9 +7,9 @@ a field renamed on one side fails loudly on the other.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from dioptra.contract.status import JobStatus
@@ -21,6 +21,11 @@ class Message(BaseModel):
     def wire(self) -> dict:
         """The JSON object sent over HTTP."""
         return self.model_dump(mode="json", by_alias=True)
+
+
+# Bounds of the wire that the server's columns have too: a worker id is at most 255
+# characters, an MLflow run id at most 36.
+WorkerId = Annotated[str, Field(min_length=1, max_length=255)]
 
 
 class CustomPlugin(Message):
@@ -50,15 +55,17 @@ class JobSpec(Message):
 
 
 class WorkerHeartbeat(Message):
-    worker_id: str
+    worker_id: WorkerId
     queues: list[str] | None = None  # None: every queue
-    hostname: str = ""
+    hostname: str = Field("", max_length=255)
 
 
 class ClaimRequest(Message):
-    worker_id: str
+    worker_id: WorkerId
     queues: list[str] | None = None
-    wait: float = 0.0
+    # Seconds the server may hold the claim for a job to come (it waits at most 30).
+    # strict: a number, not ``false`` or ``"1"``.
+    wait: float = Field(0.0, ge=0, allow_inf_nan=False, strict=True)
     job_id: str | None = None
 
 
@@ -67,14 +74,14 @@ ReportedStatus = Literal[JobStatus.STARTED, JobStatus.FINISHED, JobStatus.FAILED
 
 
 class JobReport(Message):
-    worker_id: str
-    mlflow_run_id: str | None = None
+    worker_id: WorkerId
+    mlflow_run_id: str | None = Field(None, max_length=36)
     status: ReportedStatus | None = None
     reason: str | None = None
 
 
 class JobHeartbeat(Message):
-    worker_id: str
+    worker_id: WorkerId
 
 
 class JobAnswer(Message):

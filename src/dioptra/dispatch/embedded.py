@@ -15,6 +15,7 @@ import time
 import uuid
 
 from dioptra.dispatch.wakeup import WakeUp
+from dioptra.processes import die_with_parent
 
 log = logging.getLogger("dioptra.dispatch")
 EMBEDDED_PREFIX = "embedded:"
@@ -34,6 +35,7 @@ class EmbeddedDispatcher:
         self.instance = uuid.uuid4().hex[:8]
         self._procs: dict[int, subprocess.Popen] = {}
         self._stopping = threading.Event()
+        self._spawned = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _spawn(self, index: int) -> subprocess.Popen:
@@ -46,25 +48,35 @@ class EmbeddedDispatcher:
             env.setdefault(name, share)
         if self.token:
             env["DIOPTRA_API_TOKEN"] = self.token
+        # Killed with the server (kill -9 included): an orphan would go on taking jobs.
         cmd = [
-            sys.executable, "-m", "dioptra.worker", "--server", self.server_url,
+            *die_with_parent("KILL"), sys.executable, "-m", "dioptra.worker",
+            "--server", self.server_url,
             "--worker-id", worker_id, "--work-dir", self.work_dir,
         ]
         return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
 
     def start(self) -> None:
-        for index in range(self.n_workers):
-            self._procs[index] = self._spawn(index)
-        self._thread = threading.Thread(target=self._supervise, daemon=True)
+        # The workers are spawned, watched and stopped by one thread: their
+        # PR_SET_PDEATHSIG fires when the thread that forked them ends, so that thread
+        # must live exactly as long as they should (it does, until stop()).
+        self._thread = threading.Thread(target=self._run, name="embedded-workers", daemon=True)
         self._thread.start()
+        self._spawned.wait()
 
-    def _supervise(self) -> None:
+    def _run(self) -> None:
+        try:
+            for index in range(self.n_workers):
+                self._procs[index] = self._spawn(index)
+        finally:
+            self._spawned.set()
         while not self._stopping.wait(2.0):
             for index, proc in list(self._procs.items()):
                 if proc.poll() is not None and not self._stopping.is_set():
                     log.warning("embedded worker %s exited with %s; restarting", index,
                                 proc.returncode)
                     self._procs[index] = self._spawn(index)
+        self._stop_workers()
 
     def job_ready(self, job_id: str, queue_name: str, timeout_seconds: int) -> None:
         self.wakeup.notify()
@@ -73,9 +85,13 @@ class EmbeddedDispatcher:
         pass  # the embedded workers ask the database itself: nothing to lose
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _stop_workers(self) -> None:
         """A first SIGTERM stops idle workers; a second makes busy ones kill their entry
         point and report the job failed, so nothing outlives the server."""
-        self._stopping.set()
         alive = [p for p in self._procs.values() if p.poll() is None]
         for proc in alive:
             proc.terminate()

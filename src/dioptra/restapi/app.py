@@ -6,7 +6,7 @@ import asyncio
 from contextlib import asynccontextmanager
 from functools import partial
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -14,9 +14,11 @@ from swagger_ui_bundle import swagger_ui_path
 
 from dioptra import __version__
 from dioptra.dispatch.wakeup import WakeUp
-from dioptra.restapi import errors
+from dioptra.restapi import errors, openapi, storage_errors
 from dioptra.restapi.auth import BearerTokenMiddleware, JobTokens
 from dioptra.restapi.cache import RenderedList
+from dioptra.restapi.inputs import storable_parameters
+from dioptra.restapi.limits import RequestLimitsMiddleware
 from dioptra.restapi.mlflow_proxy import MLflowProxyMiddleware
 from dioptra.restapi.routers import experiments, jobs, plugins, queues, workers
 from dioptra.restapi.slashes import CollapseSlashesMiddleware
@@ -48,6 +50,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
         openapi_url="/openapi.json",
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        dependencies=[Depends(storable_parameters)],
     )
     app.state.ctx = ctx
     app.state.wakeup = wakeup
@@ -57,6 +60,8 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
         "experiments": RenderedList(lambda: experiments.render_list(ctx)),
     }
     errors.install(app)
+    storage_errors.install(app)
+    openapi.install(app, token=bool(ctx.settings.api_token))
     for module in (experiments, queues, jobs, plugins, workers):
         app.include_router(module.router)
 
@@ -88,5 +93,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
             if mlflow_socket else None
         app.add_middleware(BearerTokenMiddleware, token=ctx.settings.api_token,
                            jobs=job_checks)
+    # Outside the token check: an oversized or stalled body is refused before anything.
+    app.add_middleware(RequestLimitsMiddleware, settings=ctx.settings)
     app.add_middleware(CollapseSlashesMiddleware)  # outermost: before routing and auth
     return app

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from dioptra.services.errors import ServiceError
 
@@ -49,6 +52,40 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
     return JSONResponse({"message": message, "schema_errors": schema_errors}, status_code=400)
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+_PARAMETER = re.compile(r"\{[^/}]+\}")
+
+
+def _documented_methods(request: Request) -> list[str] | None:
+    """The methods /openapi.json lists at the path template this path falls under,
+    a concrete template before one with parameters (as OpenAPI matches them)."""
+    best: tuple[int, list[str]] | None = None
+    for template, item in request.app.openapi()["paths"].items():
+        pattern = "".join(
+            "[^/]+" if _PARAMETER.fullmatch(part) else re.escape(part)
+            for part in re.split(r"(\{[^/}]+\})", template)
+        )
+        if re.fullmatch(pattern, request.url.path):
+            rank = template.count("{")
+            if best is None or rank < best[0]:
+                best = (rank, sorted(m.upper() for m in item if m.upper() in _METHODS))
+    return None if best is None else best[1]
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method served at this path: Starlette names only the first route's, and
+    each method here is its own route."""
+    documented = _documented_methods(request)
+    if documented is not None:
+        return ", ".join(documented)
+    routes = request.app.router.routes
+    return ", ".join(
+        method for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+               for route in routes)
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
@@ -64,6 +101,8 @@ def install(app: FastAPI) -> None:
             message = f"Not Found - No resource matches the URL {request.url.path}."
         elif exc.status_code == 405:
             message = "The method is not allowed for the requested URL."
+            headers = {**(exc.headers or {}), "Allow": _allowed_methods(request)}
+            return JSONResponse({"message": message}, status_code=405, headers=headers)
         else:
             message = str(exc.detail)
         return JSONResponse({"message": message}, status_code=exc.status_code,
@@ -71,8 +110,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # The detail (paths, SQL, values) is for the server's log only; the id ties
+        # the answer a user reports to its log entry.
+        error_id = uuid.uuid4().hex[:12]
+        log.error("error id %s: unhandled error on %s %s", error_id, request.method,
+                  request.url.path, exc_info=exc)
         return JSONResponse(
-            {"message": f"Internal Server Error - {type(exc).__name__}: {exc}"},
-            status_code=500,
+            {"message": f"Internal server error (error id {error_id})"}, status_code=500
         )

@@ -3,17 +3,50 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from annotated_types import Ge, Le
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 
 from dioptra.contract import messages
 from dioptra.contract.status import STATUS_VALUES
 from dioptra.db.models import Experiment, Job, Queue
+from dioptra.services.names import printable, text_problem
 from dioptra.services.plugins import TaskPlugin
 
+# Integers the database can hold (64-bit signed); ids and offsets are never negative.
+INT64_MAX = 2**63 - 1
+DbInt = Annotated[int, Ge(0), Le(INT64_MAX)]
+# Free text kept as sent, NUL and lone surrogates replaced (see services/names.py).
+FreeText = Annotated[str, AfterValidator(printable)]
 
-class NameBody(BaseModel):
+
+def _refuse_unstorable(value):
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            raise ValueError(problem)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_unstorable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_unstorable(key)
+            _refuse_unstorable(item)
+    return value
+
+
+class Body(BaseModel):
+    """Every JSON body: no text field may hold what no database stores (NUL, a lone
+    surrogate); a 400 names the field. FreeText fields were cleaned before this runs."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value):
+        return _refuse_unstorable(value)
+
+
+class NameBody(Body):
     """POST/PUT body of experiments and queues."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -38,13 +71,13 @@ class QueueOut(BaseModel):
     name: str
 
 
-class StatusBody(BaseModel):
+class StatusBody(Body):
     model_config = ConfigDict(extra="forbid", strict=True)
     # strict mode takes an enum member only, so the wire strings are spelled out here.
     status: Literal[STATUS_VALUES]  # type: ignore[valid-type]
 
 
-class TaskEngineJobBody(BaseModel):
+class TaskEngineJobBody(Body):
     """POST /api/v0/job/newTaskEngine: a job from an experiment description (v0)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -56,11 +89,22 @@ class TaskEngineJobBody(BaseModel):
     dependsOn: str | None = None
 
 
-# The worker API's bodies are the contract's messages.
-WorkerHeartbeatBody = messages.WorkerHeartbeat
-ClaimBody = messages.ClaimRequest
-ReportBody = messages.JobReport
-WorkerIdBody = messages.JobHeartbeat
+# The worker API's bodies are the contract's messages (their bounds are part of it),
+# with the text rule of every body and a failure reason kept as free text.
+class WorkerHeartbeatBody(Body, messages.WorkerHeartbeat):
+    pass
+
+
+class ClaimBody(Body, messages.ClaimRequest):
+    pass
+
+
+class ReportBody(Body, messages.JobReport):
+    reason: FreeText | None = None
+
+
+class WorkerIdBody(Body, messages.JobHeartbeat):
+    pass
 
 
 def iso(value: dt.datetime | None) -> str | None:

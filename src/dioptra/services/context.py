@@ -21,3 +21,6 @@ class ServiceContext:
     store: ObjectStore
     tracking: Tracking
     dispatcher: Dispatcher
+    # The id of this server start given to its embedded workers (dispatch/embedded.py);
+    # None when it runs none.
+    embedded_instance: str | None = None

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from dioptra.db.models import Experiment, utcnow
 from dioptra.services.errors import BadRequest, NotFound
-from dioptra.services.names import check_name, slugify
+from dioptra.services.names import check_name, flush_named, name_taken, slugify
 from dioptra.services.tracking import Tracking
 
 NOT_FOUND = "The requested experiment does not exist"
@@ -39,10 +39,7 @@ def get_by_name(session: Session, name: str) -> Experiment:
 
 def _check_free(session: Session, name: str) -> None:
     if find_by_name(session, name) is not None:
-        raise BadRequest(
-            "The experiment name on the registration form already exists. "
-            "Please select another and resubmit."
-        )
+        raise BadRequest(name_taken("experiment"))
 
 
 def create(session: Session, tracking: Tracking, name: str) -> Experiment:
@@ -54,7 +51,7 @@ def create(session: Session, tracking: Tracking, name: str) -> Experiment:
         experiment_id=experiment_id, name=name, created_on=now, last_modified=now
     )
     session.add(experiment)
-    session.flush()
+    flush_named(session, "experiment")
     return experiment
 
 
@@ -66,6 +63,7 @@ def rename(session: Session, tracking: Tracking, experiment_id: int, name: str) 
         tracking.rename_experiment(experiment.experiment_id, name)
         experiment.name = name
     experiment.last_modified = utcnow()
+    flush_named(session, "experiment")
     return experiment
 
 

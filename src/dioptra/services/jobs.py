@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dioptra.archives import ArchiveError, safe_extract
+from dioptra.archives import ArchiveError, Member, safe_extract
 from dioptra.contract.mlproject import (
+    MLPROJECT_FILE_NAME,
     MLprojectError,
     find_project_dir,
     load_project,
@@ -25,10 +25,11 @@ from dioptra.contract.mlproject import (
 )
 from dioptra.contract.status import STATUS_VALUES, JobStatus
 from dioptra.db.models import Job, Queue, utcnow
+from dioptra.folders import temporary_folder
 from dioptra.services import experiments, logs, queues, workers
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import BadRequest, NotFound
-from dioptra.services.lifecycle import Transitions, settle_children
+from dioptra.services.lifecycle import Transitions, locked, settle_children
 from dioptra.timeouts import parse_timeout
 
 NOT_FOUND = "The requested job does not exist"
@@ -63,16 +64,22 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _is_mlproject(member: Member) -> bool:
+    return (member.kind in ("file", "hardlink")
+            and member.path.rsplit("/", 1)[-1].lower() == MLPROJECT_FILE_NAME.lower())
+
+
 def validate_workflow(path: Path, entry_point: str, kwargs: str | None) -> None:
     """Reject at submission what the worker would reject anyway: a 400 now beats a
     failed job later."""
-    with tempfile.TemporaryDirectory(prefix="dioptra-check-") as tmp:
+    with temporary_folder(prefix="dioptra-check-") as tmp:
         try:
-            safe_extract(path, Path(tmp))
+            # Every member is checked, but only MLproject files are written.
+            safe_extract(path, tmp, select=_is_mlproject)
         except ArchiveError as exc:
             raise BadRequest(f"The workflow archive was rejected: {exc}") from exc
         try:
-            project = load_project(find_project_dir(Path(tmp)))
+            project = load_project(find_project_dir(tmp))
             project.validate(entry_point, parse_kwargs(kwargs))
         except MLprojectError as exc:
             raise BadRequest(f"The workflow does not fit its MLproject: {exc}") from exc
@@ -148,8 +155,8 @@ def get(ctx: ServiceContext, job_id: str) -> Job:
         return _get(session, job_id)
 
 
-def _get(session: Session, job_id: str) -> Job:
-    job = session.get(Job, job_id)
+def _get(session: Session, job_id: str, for_update: bool = False) -> Job:
+    job = locked(session, job_id) if for_update else session.get(Job, job_id)
     if job is None:
         raise NotFound(NOT_FOUND)
     return job
@@ -183,7 +190,7 @@ def set_status(ctx: ServiceContext, job_id: str, status: str) -> Job:
     """The v0 PUT: a manual status change, as the lifecycle's table allows it."""
     moves = Transitions()
     with ctx.db.session() as session:
-        job = _get(session, job_id)
+        job = _get(session, job_id, for_update=True)
         moves.move(session, job, JobStatus(status), "status set through the API")
     moves.follow_up(ctx)
     return get(ctx, job_id)
@@ -193,7 +200,7 @@ def cancel(ctx: ServiceContext, job_id: str) -> Job:
     """Fail a job no worker holds at once; ask the worker holding one to stop it."""
     moves = Transitions()
     with ctx.db.session() as session:
-        job = _get(session, job_id)
+        job = _get(session, job_id, for_update=True)
         if JobStatus(job.status).ended:
             raise BadRequest(f"The job has already ended with status '{job.status}'.")
         if job.claimed_by is None:

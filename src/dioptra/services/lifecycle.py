@@ -24,12 +24,19 @@ from dioptra.services.errors import Conflict
 
 
 class Phase(StrEnum):
-    DEFERRED = "deferred"
+    DEFERRED = JobStatus.DEFERRED.value
     WAITING = "queued, not claimed by a worker"
     CLAIMED = "queued, claimed by a worker"
-    STARTED = "started"
-    FINISHED = "finished"
-    FAILED = "failed"
+    STARTED = JobStatus.STARTED.value
+    FINISHED = JobStatus.FINISHED.value
+    FAILED = JobStatus.FAILED.value
+
+
+def locked(session: Session, job_id: str) -> Job | None:
+    """The job, its row locked until the commit (PostgreSQL; SQLite has one writer at a
+    time anyway), so that two changes of one job (a worker's report and the reaper, say)
+    apply one after the other and the second sees the first."""
+    return session.get(Job, job_id, with_for_update=True, populate_existing=True)
 
 
 def phase(job: Job) -> Phase:
@@ -134,7 +141,9 @@ def settle_children(ctx: ServiceContext, parent_id: str) -> None:
         if parent is None or not JobStatus(parent.status).ended:
             return
         children = session.scalars(
-            select(Job).where(Job.depends_on == parent_id, Job.status == S.DEFERRED)
+            select(Job)
+            .where(Job.depends_on == parent_id, Job.status == S.DEFERRED)
+            .with_for_update()
         )
         for child in children:
             if parent.status == S.FINISHED:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, func, literal, select
 from sqlalchemy.orm import Session
 
 from dioptra.db.models import JobLogChunk, utcnow
+from dioptra.services.names import printable
 
 
 def append(session: Session, job_id: str, text: str) -> None:
+    """Keep what was printed; only NUL and lone surrogates, which no database stores,
+    become U+FFFD (one character for one: offsets into the log stay true)."""
     if text:
+        text = printable(text)
         session.add(JobLogChunk(job_id=job_id, data=text, length=len(text)))
 
 
@@ -32,7 +36,8 @@ def read(session: Session, job_id: str, offset: int = 0) -> str:
     rows = session.execute(
         select(chunk.data, ends.c.end, ends.c.length)
         .join(ends, ends.c.chunk_id == chunk.chunk_id)
-        .where(ends.c.end > offset)
+        # A 64-bit offset: typed after the 32-bit length column, PostgreSQL overflows.
+        .where(ends.c.end > literal(offset, BigInteger))
         .order_by(chunk.chunk_id)
     ).all()
     if not rows:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from dioptra.archives import ArchiveError, Limits, pack_directory, safe_extract
 from dioptra.db.models import CustomPlugin, utcnow
+from dioptra.folders import temporary_folder
 from dioptra.services.errors import BadRequest, NotFound
-from dioptra.services.names import check_plugin_name
+from dioptra.services.names import PLUGIN_NAME, check_plugin_name
 from dioptra.storage import ObjectStore
 
 if TYPE_CHECKING:
@@ -72,17 +72,20 @@ def get_builtin(name: str) -> TaskPlugin:
     raise NotFound(NOT_FOUND)
 
 
+# Every object key is built from a checked name: '..', NUL or an over-long name in a URL
+# is a 400, never a key outside the package's folder.
 def _files_uri(name: str) -> str:
-    return f"s3://{BUCKET}/{CUSTOM}/{name}"
+    return f"s3://{BUCKET}/{CUSTOM}/{check_plugin_name(name)}"
 
 
 def packed_uri(name: str) -> str:
-    return f"s3://{BUCKET}/.packed/{CUSTOM}/{name}.tar.gz"
+    return f"s3://{BUCKET}/.packed/{CUSTOM}/{check_plugin_name(name)}.tar.gz"
 
 
 def list_custom(store: ObjectStore) -> list[TaskPlugin]:
     names = store.list_dirs(f"s3://{BUCKET}/{CUSTOM}")
-    return [_custom(store, name) for name in names]
+    # A folder no package name fits (none is uploaded so) is not listed, not an error.
+    return [_custom(store, name) for name in names if PLUGIN_NAME.fullmatch(name)]
 
 
 def _custom(store: ObjectStore, name: str) -> TaskPlugin:
@@ -166,8 +169,8 @@ def upload(store: ObjectStore, name: str, collection: str, archive: Path) -> Tas
             "an existing package in the collection. To update an existing task plugin "
             "package, delete it first and then resubmit."
         )
-    with tempfile.TemporaryDirectory(prefix="dioptra-plugin-") as tmp:
-        extracted = Path(tmp) / "x"
+    with temporary_folder(prefix="dioptra-plugin-") as tmp:
+        extracted = tmp / "x"
         try:
             safe_extract(archive, extracted, PLUGIN_LIMITS)
         except ArchiveError as exc:
@@ -177,7 +180,7 @@ def upload(store: ObjectStore, name: str, collection: str, archive: Path) -> Tas
         if not modules:
             raise BadRequest("The task plugin archive contains no Python (.py) files.")
         # Keep only the Python files, as the original did, but with their folders.
-        package = Path(tmp) / "package"
+        package = tmp / "package"
         for module in modules:
             target = package / module
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from dioptra.db.models import Queue, utcnow
 from dioptra.services.errors import BadRequest, Forbidden, NotFound
-from dioptra.services.names import check_name
+from dioptra.services.names import check_name, flush_named, name_taken
 
 NOT_FOUND = "The requested queue does not exist"
 
@@ -49,10 +49,7 @@ def get_for_submission(session: Session, name: str) -> Queue:
 
 def _check_free(session: Session, name: str) -> None:
     if find_by_name(session, name) is not None:
-        raise BadRequest(
-            "The queue name on the registration form already exists. "
-            "Please select another and resubmit."
-        )
+        raise BadRequest(name_taken("queue"))
 
 
 def create(session: Session, name: str) -> Queue:
@@ -61,7 +58,7 @@ def create(session: Session, name: str) -> Queue:
     now = utcnow()
     queue = Queue(name=name, created_on=now, last_modified=now)
     session.add(queue)
-    session.flush()
+    flush_named(session, "queue")
     return queue
 
 
@@ -72,6 +69,7 @@ def rename(session: Session, queue_id: int, name: str) -> Queue:
         _check_free(session, name)
         queue.name = name
     queue.last_modified = utcnow()
+    flush_named(session, "queue")
     return queue
 
 

@@ -17,7 +17,7 @@ from dioptra.services import job_tokens, logs, plugins, workers
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import Conflict, NotFound
 from dioptra.services.jobs import NOT_FOUND
-from dioptra.services.lifecycle import Transitions
+from dioptra.services.lifecycle import Transitions, locked
 
 
 def claim(
@@ -73,8 +73,8 @@ def _spec(ctx: ServiceContext, session: Session, job: Job) -> JobSpec:
     )
 
 
-def _claimed(session: Session, job_id: str, worker_id: str) -> Job:
-    job = session.get(Job, job_id)
+def _claimed(session: Session, job_id: str, worker_id: str, for_update: bool = False) -> Job:
+    job = locked(session, job_id) if for_update else session.get(Job, job_id)
     if job is None:
         raise NotFound(NOT_FOUND)
     if job.claimed_by != worker_id:
@@ -93,7 +93,7 @@ def report(
     """A worker's news about its job; returns whether the worker must stop it."""
     moves = Transitions()
     with ctx.db.session() as session:
-        job = _claimed(session, job_id, worker_id)
+        job = _claimed(session, job_id, worker_id, for_update=True)
         now = utcnow()
         job.heartbeat_on = now
         if mlflow_run_id:

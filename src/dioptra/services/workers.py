@@ -10,6 +10,22 @@ from sqlalchemy.orm import Session
 
 from dioptra.config import Settings
 from dioptra.db.models import Worker, utcnow
+from dioptra.dispatch.embedded import EMBEDDED_PREFIX
+from dioptra.services.errors import Forbidden
+
+
+def refuse_strangers(embedded_instance: str | None, worker_id: str) -> None:
+    """An embedded worker's id names the server start that spawned it. One of an earlier
+    start (an orphan of a server killed outright) must not take this start's jobs."""
+    if not worker_id.startswith(EMBEDDED_PREFIX):
+        return
+    if embedded_instance and worker_id.startswith(f"{EMBEDDED_PREFIX}{embedded_instance}:"):
+        return
+    raise Forbidden(
+        f"The worker {worker_id!r} was started by an earlier run of this server (or "
+        f"claims a name starting with {EMBEDDED_PREFIX!r}, which is reserved); it may not "
+        "take jobs."
+    )
 
 
 def touch(session: Session, worker_id: str, queues: list[str] | None, hostname: str | None) -> None:

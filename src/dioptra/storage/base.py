@@ -120,6 +120,18 @@ class ObjectStore(abc.ABC):
     def get_bytes(self, uri: str) -> bytes:
         """The object's contents; ObjectNotFound if there is none."""
 
+    def open_read(self, uri: str) -> BinaryIO:
+        """The object as a stream to read in pieces (close it when done); ObjectNotFound
+        if there is none. This default goes through a temporary file."""
+        spool = tempfile.TemporaryDirectory(prefix="dioptra-object-")
+        try:
+            path = Path(spool.name) / "object"
+            self.download(uri, path)
+            stream = path.open("rb")
+        finally:
+            spool.cleanup()  # the open file stays readable after its name is gone
+        return stream
+
     @abc.abstractmethod
     def download(self, uri: str, dest: Path | str) -> None:
         """Write the object to the local file ``dest`` (parents created, atomically);

@@ -100,6 +100,9 @@ class LocalStore(ObjectStore):
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise ObjectNotFound(uri) from None
 
+    def open_read(self, uri: str) -> BinaryIO:
+        return self._open(uri)
+
     def get_bytes(self, uri: str) -> bytes:
         with self._open(uri) as f:
             return f.read()

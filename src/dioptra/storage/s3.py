@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -119,6 +119,9 @@ class S3Store(ObjectStore):
             return body.read()
         finally:
             body.close()
+
+    def open_read(self, uri: str) -> BinaryIO:
+        return self._get(uri)  # botocore's StreamingBody: read(n) and close()
 
     def download(self, uri: str, dest: Path | str) -> None:
         body = self._get(uri)

@@ -25,7 +25,6 @@ import os
 import platform
 import re
 import shlex
-import tempfile
 import threading
 import time
 import traceback
@@ -42,6 +41,7 @@ from dioptra.contract.mlproject import (
     parse_kwargs,
 )
 from dioptra.contract.status import JobStatus
+from dioptra.folders import temporary_folder
 from dioptra.worker.api import ServerAPI, ServerAPIError
 from dioptra.worker.runner import RunResult, run_command
 from dioptra.worker.sandbox import Sandbox, SandboxUnavailable, exit_reason, job_environment
@@ -53,6 +53,7 @@ log = logging.getLogger("dioptra.worker")
 
 LOG_FLUSH_S = 0.5  # the job log on the server lags the entry point by at most this much
 JOB_HEARTBEAT_S = 2.0
+LOG_PIECE_CHARS = 256 * 1024  # at most 1 MiB of UTF-8 per log request
 _MAX_PENDING_LOG_CHARS = 4 * 1024 * 1024  # kept for the server while it is unreachable
 _FINAL_REPORT_ROUNDS = 4  # x the API client's own retries: a restarting server gets minutes
 _PLUGIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -157,10 +158,9 @@ class _Job:
         """The job's own folder: the warm interpreter's, else a new one; removed after."""
         if self.warm is None:
             # A folder the entry point made undeletable must not turn "finished" into "failed".
-            with tempfile.TemporaryDirectory(
+            with temporary_folder(
                 prefix=f"job-{self.job_id[:8]}-", dir=self.work_root, ignore_cleanup_errors=True
-            ) as tmp_name:
-                tmp = Path(tmp_name)
+            ) as tmp:
                 tmp.chmod(0o755)  # the job's own uid must reach its folders inside
                 yield tmp
             return
@@ -558,8 +558,13 @@ class _JobLog:
                 )
             self._pending, self._pending_chars, self._dropped = [], 0, 0
             self._file.flush()
+        sent = 0
         try:
-            self.api.append_log(self.job_id, self.worker_id, text)
+            # In pieces the server accepts (DIOPTRA_MAX_LOG_CHUNK_BYTES is at least 1 MiB).
+            while sent < len(text):
+                piece = text[sent : sent + LOG_PIECE_CHARS]
+                self.api.append_log(self.job_id, self.worker_id, piece)
+                sent += len(piece)
         except ServerAPIError as exc:
             if exc.status_code is not None and exc.status_code < 500:
                 log.error("job %s: the server refuses log text: %s", self.job_id, exc)
@@ -567,9 +572,9 @@ class _JobLog:
                     self._refused = True
                 return
             log.warning("job %s: log upload failed, will retry: %s", self.job_id, exc)
-            with self._lock:  # put it back in front of what came meanwhile
-                self._pending.insert(0, text)
-                self._pending_chars += len(text)
+            with self._lock:  # put the rest back in front of what came meanwhile
+                self._pending.insert(0, text[sent:])
+                self._pending_chars += len(text) - sent
         except Exception:  # noqa: BLE001 - the log must not kill the job
             log.exception("job %s: log upload failed", self.job_id)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import codecs
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import threading
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from dioptra.processes import die_with_parent
+
 Reason = Literal["exited", "timeout", "cancelled"]
 
 _POLL_S = 0.1  # how often limits are checked; output itself is forwarded as it arrives
@@ -28,9 +29,9 @@ _READ_SIZE = 65536
 
 
 # If the worker is killed outright (kill -9, OOM) its entry point must not live on as an
-# orphan: the kernel sends SIGKILL to the command when its parent dies. setpriv
-# (util-linux) sets that before exec, and it survives bash's exec of a single command.
-_DIE_WITH_WORKER = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
+# orphan: the kernel sends SIGKILL to the command when its parent dies (it survives
+# bash's exec of a single command).
+_DIE_WITH_WORKER = die_with_parent("KILL")
 
 @dataclass(frozen=True)
 class RunResult:

@@ -22,12 +22,12 @@ An MLproject entry point opts out with ``warm_start: false``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import select
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from dioptra.folders import remove_tree
 from dioptra.worker import runner
 from dioptra.worker.sandbox import Sandbox
 from dioptra.worker.v0_environment import lay_out_plugin_dir
@@ -185,7 +186,8 @@ class WarmInterpreter:
 
     def remove(self) -> None:
         self.discard()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        with contextlib.suppress(OSError):  # as a cold job's folder: never fails the job
+            remove_tree(self.folder)
 
     def _close_pipes(self) -> None:
         for attr in ("_control", "_status"):
@@ -291,7 +293,8 @@ class WarmPool:
                 os.close(control_r)
                 os.close(status_w)
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_tree(folder)
             raise
         log.debug("warm interpreter starting in %s (pid %d)", folder, process.pid)
         return WarmInterpreter(folder, self.sandbox, uid, process, control_w, status_r)

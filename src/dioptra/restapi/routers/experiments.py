@@ -2,6 +2,8 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from dioptra.restapi import schemas
 from dioptra.restapi.deps import changed, ctx, lists
+from dioptra.restapi.openapi import errors
+from dioptra.restapi.schemas import DbInt
 from dioptra.services import experiments
 from dioptra.services.context import ServiceContext
 
@@ -19,7 +21,7 @@ async def list_experiments(request: Request) -> Response:
     return await lists(request)["experiments"].response()
 
 
-@router.post("/")
+@router.post("/", responses=errors(502))
 def register_experiment(
     body: schemas.NameBody, request: Request, c: ServiceContext = Depends(ctx)
 ) -> dict:
@@ -29,14 +31,14 @@ def register_experiment(
 
 
 @router.get("/{experimentId}")
-def get_experiment(experimentId: int, c: ServiceContext = Depends(ctx)) -> dict:
+def get_experiment(experimentId: DbInt, c: ServiceContext = Depends(ctx)) -> dict:
     with c.db.session() as s:
         return schemas.experiment(experiments.get_by_id(s, experimentId))
 
 
-@router.put("/{experimentId}")
+@router.put("/{experimentId}", responses=errors(502))
 def rename_experiment(
-    experimentId: int, body: schemas.NameBody, request: Request,
+    experimentId: DbInt, body: schemas.NameBody, request: Request,
     c: ServiceContext = Depends(ctx),
 ) -> dict:
     with c.db.session() as s:
@@ -45,8 +47,8 @@ def rename_experiment(
     return changed(request, "experiments", result)
 
 
-@router.delete("/{experimentId}")
-def delete_experiment(experimentId: int, request: Request, c: ServiceContext = Depends(ctx)
+@router.delete("/{experimentId}", responses=errors(502))
+def delete_experiment(experimentId: DbInt, request: Request, c: ServiceContext = Depends(ctx)
                       ) -> dict:
     with c.db.session() as s:
         found = s.get(experiments.Experiment, experimentId)
@@ -60,7 +62,7 @@ def get_experiment_by_name(experimentName: str, c: ServiceContext = Depends(ctx)
         return schemas.experiment(experiments.get_by_name(s, experimentName))
 
 
-@router.delete("/name/{experimentName}")
+@router.delete("/name/{experimentName}", responses=errors(502))
 def delete_experiment_by_name(
     experimentName: str, request: Request, c: ServiceContext = Depends(ctx)
 ) -> dict:

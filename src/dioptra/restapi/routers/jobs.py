@@ -2,7 +2,9 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
 from dioptra.restapi import schemas
 from dioptra.restapi.deps import ctx
+from dioptra.restapi.openapi import errors
 from dioptra.restapi.routers.uploads import saved_upload
+from dioptra.restapi.schemas import DbInt
 from dioptra.services import jobs, task_engine_jobs
 from dioptra.services.context import ServiceContext
 
@@ -12,17 +14,18 @@ router = APIRouter(prefix="/api/v0/job", tags=["job"])
 @router.get("/")
 def list_jobs(
     status: str | None = Query(None, description="only jobs with this status"),
-    experimentId: int | None = Query(None, description="only jobs of this experiment"),
+    experimentId: DbInt | None = Query(None, description="only jobs of this experiment"),
     queue: str | None = Query(None, description="only jobs on the queue of this name"),
     limit: int | None = Query(None, ge=1, le=10_000, description="at most this many jobs"),
-    offset: int = Query(0, ge=0, description="skip this many jobs (oldest first)"),
+    offset: int = Query(0, ge=0, le=schemas.INT64_MAX,
+                        description="skip this many jobs (oldest first)"),
     c: ServiceContext = Depends(ctx),
 ) -> list[dict]:
     found = jobs.list_jobs(c, status, experimentId, queue, limit, offset)
     return [schemas.job(j) for j in found]
 
 
-@router.post("/")
+@router.post("/", responses=errors(403, 404, 507))
 def submit_job(
     request: Request,
     experimentName: str = Form(..., description="name of a registered experiment"),
@@ -48,7 +51,7 @@ def submit_job(
         return schemas.job(jobs.submit(c, submission))
 
 
-@router.post("/newTaskEngine")
+@router.post("/newTaskEngine", responses=errors(403, 404, 507))
 def submit_task_engine_job(body: schemas.TaskEngineJobBody, c: ServiceContext = Depends(ctx)):
     submission = task_engine_jobs.TaskEngineSubmission(
         experiment_name=body.experimentName,
@@ -66,7 +69,7 @@ def get_job(jobId: str, c: ServiceContext = Depends(ctx)) -> dict:
     return schemas.job(jobs.get(c, jobId))
 
 
-@router.put("/{jobId}")
+@router.put("/{jobId}", responses=errors(409))
 def set_job_status(jobId: str, body: schemas.StatusBody, c: ServiceContext = Depends(ctx)) -> dict:
     return schemas.job(jobs.set_status(c, jobId, body.status))
 
@@ -74,7 +77,7 @@ def set_job_status(jobId: str, body: schemas.StatusBody, c: ServiceContext = Dep
 @router.get("/{jobId}/log")
 def get_job_log(
     jobId: str,
-    offset: int = Query(0, ge=0, description="characters already read"),
+    offset: int = Query(0, ge=0, le=schemas.INT64_MAX, description="characters already read"),
     c: ServiceContext = Depends(ctx),
 ) -> dict:
     job, text = jobs.read_log(c, jobId, offset)
@@ -87,6 +90,6 @@ def get_job_log(
     }
 
 
-@router.post("/{jobId}/cancel")
+@router.post("/{jobId}/cancel", responses=errors(409))
 def cancel_job(jobId: str, c: ServiceContext = Depends(ctx)) -> dict:
     return schemas.job(jobs.cancel(c, jobId))

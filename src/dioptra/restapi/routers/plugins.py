@@ -2,6 +2,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from dioptra.restapi import schemas
 from dioptra.restapi.deps import ctx
+from dioptra.restapi.openapi import errors
 from dioptra.restapi.routers.uploads import saved_upload
 from dioptra.services import plugins
 from dioptra.services.context import ServiceContext
@@ -15,7 +16,7 @@ def list_all(c: ServiceContext = Depends(ctx)) -> list[dict]:
     return [schemas.task_plugin(p) for p in found]
 
 
-@router.post("/")
+@router.post("/", responses=errors(507))
 def upload(
     taskPluginName: str = Form(..., description="package name, a Python identifier"),
     collection: str = Form(..., description="must be dioptra_custom"),

@@ -2,6 +2,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from dioptra.restapi import schemas
 from dioptra.restapi.deps import changed, ctx, lists
+from dioptra.restapi.schemas import DbInt
 from dioptra.services import queues
 from dioptra.services.context import ServiceContext
 
@@ -29,14 +30,14 @@ def register_queue(
 
 
 @router.get("/{queueId}")
-def get_queue(queueId: int, c: ServiceContext = Depends(ctx)) -> dict:
+def get_queue(queueId: DbInt, c: ServiceContext = Depends(ctx)) -> dict:
     with c.db.session() as s:
         return schemas.queue(queues.get_by_id(s, queueId))
 
 
 @router.put("/{queueId}")
 def rename_queue(
-    queueId: int, body: schemas.NameBody, request: Request, c: ServiceContext = Depends(ctx)
+    queueId: DbInt, body: schemas.NameBody, request: Request, c: ServiceContext = Depends(ctx)
 ) -> dict:
     with c.db.session() as s:
         result = schemas.queue(queues.rename(s, queueId, body.name))
@@ -44,21 +45,21 @@ def rename_queue(
 
 
 @router.delete("/{queueId}")
-def delete_queue(queueId: int, request: Request, c: ServiceContext = Depends(ctx)) -> dict:
+def delete_queue(queueId: DbInt, request: Request, c: ServiceContext = Depends(ctx)) -> dict:
     with c.db.session() as s:
         deleted = queues.delete(s.get(queues.Queue, queueId))
     return changed(request, "queues", {"status": "Success", "id": [queueId] if deleted else []})
 
 
 @router.put("/{queueId}/lock")
-def lock_queue(queueId: int, request: Request, c: ServiceContext = Depends(ctx)) -> dict:
+def lock_queue(queueId: DbInt, request: Request, c: ServiceContext = Depends(ctx)) -> dict:
     with c.db.session() as s:
         queues.lock(queues.get_by_id(s, queueId))
     return changed(request, "queues", {"status": "Success", "id": [queueId]})
 
 
 @router.delete("/{queueId}/lock")
-def unlock_queue(queueId: int, request: Request, c: ServiceContext = Depends(ctx)) -> dict:
+def unlock_queue(queueId: DbInt, request: Request, c: ServiceContext = Depends(ctx)) -> dict:
     with c.db.session() as s:
         queues.unlock(queues.get_by_id(s, queueId))
     return changed(request, "queues", {"status": "Success", "id": [queueId]})

@@ -2,19 +2,25 @@
 
 import json
 import time
+from collections.abc import Iterator
+from typing import BinaryIO
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from dioptra.contract.messages import JobAnswer
+from dioptra.contract.messages import JobAnswer, JobSpec
 from dioptra.restapi import schemas
 from dioptra.restapi.deps import ctx
+from dioptra.restapi.openapi import BINARY, errors
 from dioptra.services import jobs, plugins, worker_protocol, workers
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import NotFound
+from dioptra.storage import ObjectNotFound
 
 router = APIRouter(prefix="/api/v0/worker", tags=["worker"])
 MAX_WAIT_S = 30.0
+_CHUNK = 1 << 20
 
 
 @router.get("/")
@@ -32,17 +38,23 @@ def list_workers(c: ServiceContext = Depends(ctx)) -> list[dict]:
         ]
 
 
-@router.post("/heartbeat")
+@router.post("/heartbeat", responses=errors(403))
 def worker_heartbeat(body: schemas.WorkerHeartbeatBody, c: ServiceContext = Depends(ctx)) -> dict:
+    workers.refuse_strangers(c.embedded_instance, body.worker_id)
     with c.db.session() as s:
         workers.touch(s, body.worker_id, body.queues, body.hostname)
     return {"status": "ok"}
 
 
-@router.post("/claim")
+@router.post("/claim", responses={
+    **errors(403),
+    200: {"description": "the spec of the claimed job", "model": JobSpec},
+    204: {"description": "no job was claimed within `wait` seconds"},
+})
 async def claim(body: schemas.ClaimBody, request: Request) -> Response:
     c: ServiceContext = request.app.state.ctx
     wakeup = request.app.state.wakeup
+    workers.refuse_strangers(c.embedded_instance, body.worker_id)
     deadline = time.monotonic() + min(max(body.wait, 0.0), MAX_WAIT_S)
     while True:
         event = wakeup.current()
@@ -58,22 +70,32 @@ async def claim(body: schemas.ClaimBody, request: Request) -> Response:
         await wakeup.wait(event, min(remaining, 5.0))
 
 
-@router.get("/jobs/{jobId}/workflow")
+def _stream(stream: BinaryIO) -> Iterator[bytes]:
+    """The object in pieces: an archive is never held in memory whole."""
+    with stream:
+        while chunk := stream.read(_CHUNK):
+            yield chunk
+
+
+@router.get("/jobs/{jobId}/workflow", response_class=Response, responses={200: BINARY})
 def download_workflow(jobId: str, c: ServiceContext = Depends(ctx)) -> Response:
     job = jobs.get(c, jobId)
-    return Response(content=c.store.get_bytes(job.workflow_uri),
-                    media_type="application/octet-stream")
+    return StreamingResponse(_stream(c.store.open_read(job.workflow_uri)),
+                             media_type="application/octet-stream")
 
 
-@router.get("/plugins/{name}")
+@router.get("/plugins/{name}", response_class=Response, responses={200: {
+    "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+    "description": "the package as a .tar.gz"}})
 def download_plugin(name: str, c: ServiceContext = Depends(ctx)) -> Response:
-    uri = plugins.packed_uri(name)
-    if not c.store.exists(uri):
-        raise NotFound(plugins.NOT_FOUND)
-    return Response(content=c.store.get_bytes(uri), media_type="application/gzip")
+    try:
+        stream = c.store.open_read(plugins.packed_uri(name))
+    except ObjectNotFound:
+        raise NotFound(plugins.NOT_FOUND) from None
+    return StreamingResponse(_stream(stream), media_type="application/gzip")
 
 
-@router.post("/jobs/{jobId}/report")
+@router.post("/jobs/{jobId}/report", responses=errors(409))
 def report(jobId: str, body: schemas.ReportBody, c: ServiceContext = Depends(ctx)) -> dict:
     cancel = worker_protocol.report(
         c, jobId, body.worker_id, body.mlflow_run_id, body.status, body.reason
@@ -81,16 +103,21 @@ def report(jobId: str, body: schemas.ReportBody, c: ServiceContext = Depends(ctx
     return JobAnswer(cancel_requested=cancel).wire()
 
 
-@router.post("/jobs/{jobId}/heartbeat")
+@router.post("/jobs/{jobId}/heartbeat", responses=errors(409))
 def job_heartbeat(jobId: str, body: schemas.WorkerIdBody, c: ServiceContext = Depends(ctx)) -> dict:
     cancel = worker_protocol.heartbeat(c, jobId, body.worker_id)
     return JobAnswer(cancel_requested=cancel).wire()
 
 
-@router.post("/jobs/{jobId}/log")
-async def append_log(jobId: str, request: Request) -> dict:
+@router.post("/jobs/{jobId}/log", responses=errors(409), openapi_extra={"requestBody": {
+    "required": True, "description": "text the entry point printed, UTF-8",
+    "content": {"text/plain": {"schema": {"type": "string"}}}}})
+async def append_log(
+    jobId: str, request: Request,
+    worker_id: str = Header("", alias="X-Dioptra-Worker-Id",
+                            description="the worker that claimed the job"),
+) -> dict:
     c: ServiceContext = request.app.state.ctx
-    worker_id = request.headers.get("x-dioptra-worker-id", "")
     text = (await request.body()).decode("utf-8", errors="replace")
     size = await run_in_threadpool(worker_protocol.append_log, c, jobId, worker_id, text)
     return {"size": size}

@@ -1,0 +1,19 @@
+"""Child processes that die with their parent.
+
+If a process is killed outright (kill -9, the OOM killer) it cannot stop its children;
+the kernel can: PR_SET_PDEATHSIG sends them a signal when their parent dies. setpriv
+(util-linux) sets it before exec, and it survives the exec of the real command.
+
+Mind that the kernel sends it when the *thread* that forked the child ends, not the
+process: spawn such children from a thread that lives as long as they should.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+
+def die_with_parent(signal_name: str = "KILL") -> list[str]:
+    """A command prefix making the command get SIG``signal_name`` when its parent dies
+    (empty where setpriv is missing)."""
+    return ["setpriv", "--pdeathsig", signal_name] if shutil.which("setpriv") else []
