@@ -10,7 +10,13 @@ The baseline, measured in the same run, is the bare cost of starting the entry p
 process (`bash -c "python -c pass"`); the platform overhead is latency minus that.
 Target: platform overhead under 1 s p50 in the embedded mode.
 
-    python benchmarks/job_overhead.py [--jobs 50] [--skip-rq]
+The ML-stack job (an entry point that imports mlflow, torch, ART, scikit-learn and the
+builtins and logs one metric) is measured in the embedded mode with warm start on and
+off (`--no-warm-start`), beside its bare cost (`bash -c "python job.py"`): p50/p95 over
+`--ml-jobs` sequential jobs, jobs per minute for `--ml-burst` submitted at once, and the
+memory of one ready interpreter (what warm start keeps per worker).
+
+    python benchmarks/job_overhead.py [--jobs 50] [--skip-rq] [--ml-jobs 20] [--ml-burst 50]
 """
 
 from __future__ import annotations
@@ -39,6 +45,17 @@ entry_points:
 """
 
 
+ML_MLPROJECT = b"""name: ml-stack
+entry_points:
+  main:
+    command: "python job.py"
+"""
+ML_JOB = b"""import mlflow, torch, art, sklearn  # noqa
+import dioptra_builtins.attacks  # noqa
+mlflow.log_metric("imported", 1.0)
+"""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -51,6 +68,30 @@ def noop_archive(path: Path) -> Path:
         info.size = len(MLPROJECT)
         tar.addfile(info, io.BytesIO(MLPROJECT))
     return path
+
+
+def ml_archive(path: Path) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in (("MLproject", ML_MLPROJECT), ("job.py", ML_JOB)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def bare_ml_cost(folder: Path, tracking_uri: str, n: int = 3) -> float:
+    """`bash -c "python job.py"` in the job's way: a fresh interpreter, same script."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "job.py").write_bytes(ML_JOB)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        subprocess.run(["bash", "-c", "python job.py"], cwd=folder, env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def bare_process_cost(n: int = 20) -> float:
@@ -90,10 +131,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def measure(client: DioptraClient, archive: Path, experiment: str, queue: str, n: int
-            ) -> tuple[list[float], float]:
+def measure(client: DioptraClient, archive: Path, experiment: str, queue: str, n: int,
+            burst: int | None = None, warmup: int = 4) -> tuple[list[float], float]:
     # Warm-up: the first job per worker pays one-off costs (imports, connections).
-    for _ in range(4):
+    for _ in range(warmup):
         wait_finished(client, client.submit_job(archive, experiment, "main", queue=queue)["jobId"])
     latencies = []
     for _ in range(n):
@@ -101,12 +142,13 @@ def measure(client: DioptraClient, archive: Path, experiment: str, queue: str, n
         job = client.submit_job(archive, experiment, "main", queue=queue)
         wait_finished(client, job["jobId"])
         latencies.append(time.perf_counter() - start)
+    burst = n if burst is None else burst
     start = time.perf_counter()
     ids = [client.submit_job(archive, experiment, "main", queue=queue)["jobId"]
-           for _ in range(n)]
+           for _ in range(burst)]
     for job_id in ids:
-        wait_finished(client, job_id)
-    per_minute = n / (time.perf_counter() - start) * 60
+        wait_finished(client, job_id, timeout_s=3600)
+    per_minute = burst / (time.perf_counter() - start) * 60
     return latencies, per_minute
 
 
@@ -136,6 +178,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=50)
     parser.add_argument("--skip-rq", action="store_true")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
+    parser.add_argument("--ml-jobs", type=int, default=20)
+    parser.add_argument("--ml-burst", type=int, default=50)
+    parser.add_argument("--skip-noop", action="store_true", help="only the ML-stack job")
     args = parser.parse_args()
 
     bare = bare_process_cost()
@@ -149,8 +194,8 @@ def main() -> int:
         mlflow_server.wait_ready()
         redis_url = None
         try:
-            modes = [("embedded", [])]
-            if not args.skip_rq:
+            modes = [] if args.skip_noop else [("embedded", [])]
+            if not args.skip_rq and not args.skip_noop:
                 redis_url = empty_redis_db(args.redis)
                 if redis_url:
                     modes.append(("redis+rq", ["--redis-url", redis_url, "--workers", "0"]))
@@ -160,9 +205,12 @@ def main() -> int:
                 cmd = [sys.executable, "-m", "dioptra.cli", "server", "--port", str(port),
                        "--data-dir", str(tmp_path / mode), "--log-level", "warning",
                        "--mlflow-tracking-uri", mlflow_server.uri, *extra]
+                started = time.perf_counter()
                 server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
                 procs.append(server)
                 wait_up(f"{url}/health")
+                print(f"{mode}: `dioptra server` answered /health after "
+                      f"{time.perf_counter() - started:.1f} s (fresh data directory)")
                 client = DioptraClient(url)
                 experiment = client.register_experiment(f"bench-{mode}-{port}")["name"]
                 queue = client.register_queue(f"bench-{port}")["name"]
@@ -176,6 +224,8 @@ def main() -> int:
                 latencies, per_minute = measure(client, archive, experiment, queue,
                                                 args.jobs)
                 report(mode, latencies, per_minute, bare)
+            if args.ml_jobs:
+                ml_stack(args, tmp_path, mlflow_server.uri, procs)
         finally:
             for proc in reversed(procs):
                 proc.terminate()
@@ -190,6 +240,43 @@ def main() -> int:
 
                 redis.Redis.from_url(redis_url).flushdb()
     return 0
+
+
+def ml_stack(args: argparse.Namespace, tmp_path: Path, tracking_uri: str,
+             procs: list[subprocess.Popen]) -> None:
+    from dioptra.worker import warm
+
+    print(f"\nML-stack job ({ML_JOB.decode().splitlines()[0]} ...), embedded mode, "
+          f"{os.cpu_count()} cores")
+    rss_kb, ready_s = warm.measure_ready_memory()
+    print(f"one ready warm interpreter: {rss_kb / 1024:.0f} MB resident, ready after "
+          f"{ready_s:.1f} s ({len(warm.modules())} modules: {', '.join(warm.modules())})")
+    bare = bare_ml_cost(tmp_path / "bare", tracking_uri)
+    print(f"bare `bash -c 'python job.py'`: {bare * 1000:.0f} ms (median of 3)")
+    archive = ml_archive(tmp_path / "ml.tar.gz")
+    for mode, extra in (("warm", []), ("cold", ["--no-warm-start"])):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        cmd = [sys.executable, "-m", "dioptra.cli", "server", "--port", str(port),
+               "--data-dir", str(tmp_path / f"ml-{mode}"), "--log-level", "warning",
+               "--mlflow-tracking-uri", tracking_uri, *extra]
+        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        procs.append(server)
+        try:
+            wait_up(f"{url}/health")
+            client = DioptraClient(url)
+            experiment = client.register_experiment(f"bench-ml-{mode}-{port}")["name"]
+            queue = client.register_queue(f"bench-ml-{port}")["name"]
+            latencies, per_minute = measure(client, archive, experiment, queue, args.ml_jobs,
+                                            burst=args.ml_burst, warmup=2)
+            p50, p95 = statistics.median(latencies), percentile(latencies, 0.95)
+            print(f"{mode:>5} start: submit->finished p50 {p50 * 1000:7.0f} ms  p95 "
+                  f"{p95 * 1000:7.0f} ms ({p50 / bare:4.2f}x bare) over {args.ml_jobs} "
+                  f"sequential jobs | {per_minute:5.1f} jobs/min for {args.ml_burst} at once")
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+            procs.remove(server)
 
 
 if __name__ == "__main__":

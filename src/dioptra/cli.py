@@ -48,6 +48,8 @@ def _server(args: argparse.Namespace) -> int:
     from dioptra.server import InsecureBindError, TestbedServer
 
     settings = server_settings(args)
+    if args.no_warm_start:  # the embedded workers inherit the server's environment
+        os.environ["DIOPTRA_WARM_START"] = "0"
     logs.configure(settings.log_level, args.log_format)
     try:
         server = TestbedServer(settings)
@@ -93,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "redis://127.0.0.1:6379/0 (DIOPTRA_REDIS_URL)")
     server.add_argument("--workers", type=int, help="embedded worker processes "
                         "(DIOPTRA_WORKERS; default: cores, or 0 with --redis-url)")
+    server.add_argument("--no-warm-start", action="store_true",
+                        help="embedded workers start every entry point in a fresh "
+                        "interpreter instead of one with the ML stack imported in advance "
+                        "(DIOPTRA_WARM_START=0)")
     server.add_argument("--public-url", help="URL workers use to reach this server "
                         "(DIOPTRA_PUBLIC_URL; default http://<host>:<port>)")
     server.add_argument("--token-file", help="file holding the API token (else "

@@ -62,6 +62,9 @@ class EntryPoint:
     name: str
     parameters: dict[str, Parameter] = field(default_factory=dict)
     command: str | None = None
+    # ``warm_start: false`` in the MLproject: always a fresh interpreter (our extension;
+    # MLflow ignores keys it does not know).
+    warm_start: bool = True
 
 
 @dataclass(frozen=True)
@@ -288,7 +291,10 @@ def _load_entry_point(name: str, spec: Any) -> EntryPoint:
     command = spec.get("command")
     if command is not None and not isinstance(command, str):
         raise MLprojectError(f"the command of entry point {name!r} must be a string")
-    return EntryPoint(name=name, parameters=params, command=command)
+    warm_start = spec.get("warm_start", True)
+    if not isinstance(warm_start, bool):
+        raise MLprojectError(f"warm_start of entry point {name!r} must be true or false")
+    return EntryPoint(name=name, parameters=params, command=command, warm_start=warm_start)
 
 
 def parse_kwargs(text: str | None) -> dict[str, str]:

@@ -16,6 +16,7 @@ This module must not import torch (or anything that does): the worker parent for
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import importlib.metadata
@@ -27,13 +28,14 @@ import shlex
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from dioptra.contract.messages import JobSpec
 from dioptra.contract.mlproject import (
     MLprojectError,
+    Project,
     find_project_dir,
     load_project,
     parse_kwargs,
@@ -45,6 +47,7 @@ from dioptra.worker.runner import RunResult, run_command
 from dioptra.worker.sandbox import Sandbox, SandboxUnavailable, exit_reason, job_environment
 from dioptra.worker.sandbox import from_environment as sandbox_from_environment
 from dioptra.worker.v0_environment import lay_out_plugin_dir, python_path, v0_variables
+from dioptra.worker.warm import PythonCall, WarmInterpreter, plain_python
 
 log = logging.getLogger("dioptra.worker")
 
@@ -70,15 +73,22 @@ def execute_job(
     *,
     stop_requested: Callable[[], bool] | None = None,
     sandbox: Sandbox | None = None,
+    warm: WarmInterpreter | None = None,
+    on_command: Callable[[bool], None] | None = None,
 ) -> str:
     """Run the claimed job ``spec``; return its final status, ``finished`` or ``failed``.
 
     ``stop_requested`` lets the worker abort the job (its second SIGTERM): the entry point
     is killed and the job reported failed. ``sandbox``: as configured in the environment
-    when not given.
+    when not given. ``warm``: an interpreter prepared for the next job (its folder becomes
+    the job's; it runs the entry point when that is a plain ``python`` call).
+    ``on_command(usable)``: called once the command is known, with whether a warm
+    interpreter could run it (the worker then prepares the next job's).
     """
     job = _Job(api, spec, worker_id, Path(work_root), stop_requested or (lambda: False))
     job.sandbox = sandbox
+    job.warm = warm
+    job.on_command = on_command
     return job.run()
 
 
@@ -103,6 +113,8 @@ class _Job:
         self.run_id: str | None = None
         self.joblog: _JobLog | None = None
         self.sandbox: Sandbox | None = None
+        self.warm: WarmInterpreter | None = None
+        self.on_command: Callable[[bool], None] | None = None
 
     # -- the whole job -------------------------------------------------------------------
 
@@ -111,11 +123,7 @@ class _Job:
         interrupted: BaseException | None = None
         try:
             self.work_root.mkdir(parents=True, exist_ok=True)
-            # A folder the entry point made undeletable must not turn "finished" into "failed".
-            with temporary_folder(
-                prefix=f"job-{self.job_id[:8]}-", dir=self.work_root, ignore_cleanup_errors=True
-            ) as tmp:
-                tmp.chmod(0o755)  # the job's own uid must reach its folders inside
+            with self._folder() as tmp:
                 self.joblog = _JobLog(self.api, self.job_id, self.worker_id, tmp / "job.log")
                 heartbeat = _Heartbeat(self)
                 try:
@@ -144,6 +152,22 @@ class _Job:
         if interrupted is not None:
             raise interrupted
         return status
+
+    @contextlib.contextmanager
+    def _folder(self) -> Iterator[Path]:
+        """The job's own folder: the warm interpreter's, else a new one; removed after."""
+        if self.warm is None:
+            # A folder the entry point made undeletable must not turn "finished" into "failed".
+            with temporary_folder(
+                prefix=f"job-{self.job_id[:8]}-", dir=self.work_root, ignore_cleanup_errors=True
+            ) as tmp:
+                tmp.chmod(0o755)  # the job's own uid must reach its folders inside
+                yield tmp
+            return
+        try:
+            yield self.warm.folder
+        finally:
+            self.warm.remove()  # stops it if it did not get the job
 
     def _steps(self, tmp: Path) -> tuple[JobStatus, str | None]:
         from dioptra.archives import safe_extract  # written alongside; imported when used
@@ -181,7 +205,8 @@ class _Job:
         # 3. Custom task plugins, importable as dioptra_custom.<name>.
         plugins_dir = tmp / "plugins"
         plugin_digests = self._fetch_plugins(tmp, plugins_dir / "dioptra_custom", safe_extract)
-        lay_out_plugin_dir(plugins_dir)  # + dioptra_builtins: $DIOPTRA_PLUGIN_DIR as in v0
+        if self.warm is None:  # a warm interpreter's folder has them: it imported them
+            lay_out_plugin_dir(plugins_dir)  # + dioptra_builtins: $DIOPTRA_PLUGIN_DIR, as v0
         # Built now so that a missing 'path' value also fails before any MLflow run exists.
         command = project.command(entry_point, params, tmp / "storage")
         self._check_cancel()
@@ -197,10 +222,33 @@ class _Job:
 
         # 5. The entry point, in its sandbox.
         env = self._environment(plugins_dir, tmp / "home")
-        argv = self._sandboxed(command, tmp, extracted, project.directory)
+        usable = project.entry_point(entry_point).warm_start and bool(plain_python(command))
+        if self.on_command is not None:
+            self.on_command(usable)
+        call = self._warm_call(project, entry_point, command) if usable else None
         timeout_s = spec.timeout_seconds
-        self._say(f"running: {command}")
         assert self.joblog is not None
+        if call is not None and self.warm is not None:
+            sandbox = self.warm.sandbox
+            self._say(sandbox.describe())
+            (tmp / "storage").mkdir(exist_ok=True)
+            sandbox.give(self.warm.uid, [extracted, tmp / "storage", tmp / "home"])
+            self._say(f"running: {command} (in a warm interpreter)")
+            process = self.warm.start(call, env, project.directory)
+            return self._outcome(run_command(
+                command,
+                project.directory,
+                env,
+                float(timeout_s) if timeout_s else None,
+                self.joblog.write,
+                lambda: self.cancel.is_set() or self.stop_requested() or self.lost.is_set(),
+                on_start=self._started,
+                process=process,
+            ))
+        if self.warm is not None:
+            self.warm.discard()  # not for this command: a fresh process, as always
+        argv = self._sandboxed(command, tmp, extracted, project.directory)
+        self._say(f"running: {command}")
         result = run_command(
             command,
             project.directory,
@@ -219,7 +267,7 @@ class _Job:
         self, tmp: Path, custom_dir: Path, safe_extract: Callable[..., Any]
     ) -> dict[str, str]:
         digests: dict[str, str] = {}
-        custom_dir.mkdir(parents=True)
+        custom_dir.mkdir(parents=True, exist_ok=True)
         for plugin in self.spec.custom_plugins:
             name = plugin.name
             if not _PLUGIN_NAME.fullmatch(name):
@@ -293,6 +341,15 @@ class _Job:
         except MlflowException as exc:  # a bad key should not stop the job
             self._say(f"warning: the parameters could not be logged to MLflow: {exc.message}")
 
+    def _warm_call(self, project: Project, entry_point: str, command: str) -> PythonCall | None:
+        """How the warm interpreter runs ``command``, None when it must not."""
+        call = plain_python(command)
+        if self.warm is None or call is None or not self.warm.alive():
+            return None
+        if call.kind == "script" and not (project.directory / call.target).is_file():
+            return None  # a folder, a zip or nothing: python's own handling
+        return call
+
     def _sandboxed(self, command: str, tmp: Path, workflow: Path, cwd: Path) -> list[str]:
         try:
             sandbox = self.sandbox or sandbox_from_environment()
@@ -306,28 +363,18 @@ class _Job:
         return sandbox.wrap(command, tmp, cwd, self.work_root, uid)
 
     def _environment(self, plugins_dir: Path, home: Path | None = None) -> dict[str, str]:
-        # Built from nothing: the worker's token and keys must not reach the job.
         home = home or plugins_dir.parent / "home"
-        home.mkdir(parents=True, exist_ok=True)
-        env = job_environment(os.environ, home)
-        env.update(
-            {
-                "MLFLOW_RUN_ID": str(self.run_id),
-                "MLFLOW_TRACKING_URI": self.spec.mlflow_tracking_uri,
-                "MLFLOW_EXPERIMENT_ID": str(self.spec.experiment_id),
-                "DIOPTRA_JOB_ID": self.job_id,
-                "DIOPTRA_RQ_JOB_ID": self.job_id,  # the name v0 entry points knew
-            }
-        )
+        job_vars = {
+            "MLFLOW_RUN_ID": str(self.run_id),
+            "MLFLOW_TRACKING_URI": self.spec.mlflow_tracking_uri,
+            "MLFLOW_EXPERIMENT_ID": str(self.spec.experiment_id),
+            "DIOPTRA_JOB_ID": self.job_id,
+            "DIOPTRA_RQ_JOB_ID": self.job_id,  # the name v0 entry points knew
+        }
         # A credential for MLflow that is this job's only and ends with it.
         if self.spec.mlflow_tracking_token:
-            env["MLFLOW_TRACKING_TOKEN"] = self.spec.mlflow_tracking_token
-        # Progress bars of artifact downloads are noise in a job log (the user may opt in).
-        env.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        # The worker's own settings for v0 entry points (log level, format) pass on.
-        env.update(v0_variables(plugins_dir, self.work_root, dict(os.environ)))
-        env["PYTHONPATH"] = python_path(plugins_dir, env)
-        return env
+            job_vars["MLFLOW_TRACKING_TOKEN"] = self.spec.mlflow_tracking_token
+        return entry_point_environment(plugins_dir, home, self.work_root, job_vars)
 
     def _started(self, pid: int) -> None:
         self._say(f"entry point started (pid {pid})")
@@ -406,6 +453,23 @@ class _Job:
         log.info("job %s: %s", self.job_id, text.splitlines()[0] if text else "")
         if self.joblog is not None:
             self.joblog.write("".join(f"{_PREFIX}{line}\n" for line in text.splitlines()))
+
+
+def entry_point_environment(
+    plugins_dir: Path, home: Path, work_root: Path, job_vars: Mapping[str, str]
+) -> dict[str, str]:
+    """The whole environment of an entry point; ``job_vars``: what only the job knows (a
+    warm interpreter starts with the rest and receives these with its job)."""
+    # Built from nothing: the worker's token and keys must not reach the job.
+    home.mkdir(parents=True, exist_ok=True)
+    env = job_environment(os.environ, home)
+    env.update(job_vars)
+    # Progress bars of artifact downloads are noise in a job log (the user may opt in).
+    env.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # The worker's own settings for v0 entry points (log level, format) pass on.
+    env.update(v0_variables(plugins_dir, work_root, dict(os.environ)))
+    env["PYTHONPATH"] = python_path(plugins_dir, env)
+    return env
 
 
 class _Heartbeat:

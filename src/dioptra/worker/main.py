@@ -130,6 +130,7 @@ def _run_pull(
 
     from dioptra.worker.execute import execute_job
 
+    pool = _warm_pool(work_root)
     stopper = _Stopper()
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = stopper.install() if in_main_thread else {}
@@ -139,6 +140,9 @@ def _run_pull(
     failures = 0
     try:
         while not stopper.stop.is_set():
+            if pool is not None:
+                pool.prepare()  # the next job's interpreter imports while we wait
+                pool.wait_ready(WARM_READY_WAIT_S, stopper.stop.is_set)
             try:
                 stopper.idle = True
                 spec = api.claim(worker_id, queues, wait=CLAIM_WAIT_S)
@@ -158,16 +162,50 @@ def _run_pull(
                     break
                 continue
             log.info("job %s claimed (entry point %s)", spec.job_id, spec.entry_point)
-            execute_job(api, spec, worker_id, work_root, stop_requested=stopper.kill.is_set)
+            warm = pool.take() if pool is not None else None
+            execute_job(
+                api, spec, worker_id, work_root, stop_requested=stopper.kill.is_set,
+                sandbox=pool.sandbox if warm is not None and pool is not None else None,
+                warm=warm, on_command=pool.note if pool is not None else None,
+            )
             jobs_run += 1
     except _StopNow:
         pass
     finally:
+        if pool is not None:
+            pool.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         api.close()
     log.info("worker %s stopped after %d job(s)", worker_id, jobs_run)
     return jobs_run
+
+
+# A worker claims once its interpreter is ready (so that, of several workers, a ready one
+# gets the job), but not later than this: a slow import must not hold jobs back for long.
+WARM_READY_WAIT_S = 60.0
+
+
+def _warm_pool(work_root: Path) -> Any:
+    """The worker's warm interpreters (None: switched off, or the sandbox cannot run)."""
+    from dioptra.worker import warm
+    from dioptra.worker.execute import entry_point_environment
+    from dioptra.worker.sandbox import SandboxUnavailable
+    from dioptra.worker.sandbox import from_environment as sandbox_from_environment
+
+    if not warm.enabled():
+        log.info("warm start is off (%s=0): every job starts a fresh interpreter",
+                 warm.ENV_WARM)
+        return None
+    try:
+        sandbox = sandbox_from_environment()
+    except (SandboxUnavailable, ValueError):
+        return None  # every job fails with the reason; nothing to prepare
+    return warm.WarmPool(
+        work_root,
+        sandbox,
+        lambda plugins, home: entry_point_environment(plugins, home, work_root, {}),
+    )
 
 
 # -- RQ mode -----------------------------------------------------------------------------
@@ -329,6 +367,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"(default: ${ENV_WORK_DIR}, else <tmp>/dioptra-worker)",
     )
     parser.add_argument(
+        "--no-warm-start",
+        action="store_true",
+        help="start every job's entry point in a fresh interpreter (default: a plain "
+        "`python script.py` runs in one prepared in advance; also $DIOPTRA_WARM_START=0)",
+    )
+    parser.add_argument(
         "--once", action="store_true", help="burst mode: exit as soon as no job is waiting"
     )
     parser.add_argument(
@@ -365,6 +409,8 @@ def resolve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argpar
     if args.log_level not in LOG_LEVELS:
         parser.error(f"the log level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
     args.log_format = args.log_format or env.get("DIOPTRA_LOG_FORMAT") or "text"
+    if args.no_warm_start:
+        os.environ["DIOPTRA_WARM_START"] = "0"
     return args
 
 

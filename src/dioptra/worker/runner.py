@@ -52,6 +52,7 @@ def run_command(
     on_start: Callable[[int], None] | None = None,
     grace_s: float = 5.0,
     argv: Sequence[str] | None = None,
+    process: subprocess.Popen[bytes] | None = None,
 ) -> RunResult:
     """Run ``bash -c command`` (or ``argv``, e.g. sandboxed) in ``cwd`` with exactly ``env``.
 
@@ -59,18 +60,11 @@ def run_command(
     were written, as text chunks (UTF-8, invalid bytes replaced), in the calling thread.
     ``on_start(pid)`` runs right after the process was spawned. ``should_cancel`` is polled
     every 0.1 s and must be cheap. On timeout or cancellation the process group gets
-    SIGTERM, then SIGKILL after ``grace_s`` seconds.
+    SIGTERM, then SIGKILL after ``grace_s`` seconds. ``process``: one already started
+    with ``spawn`` (a warm interpreter that was just handed its job) instead.
     """
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [*_DIE_WITH_WORKER, *(argv or ["bash", "-c", command])],
-        cwd=str(cwd),
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = process or spawn(argv or ["bash", "-c", command], cwd, env)
     pgid = proc.pid  # a session leader's pid is its process group id
     assert proc.stdout is not None
     chunks: queue.Queue[bytes | None] = queue.Queue()
@@ -140,6 +134,23 @@ def run_command(
         returncode=proc.returncode if reason == "exited" else None,
         reason=reason,
         duration_s=duration,
+    )
+
+
+def spawn(
+    argv: Sequence[str], cwd: Path, env: Mapping[str, str], pass_fds: Sequence[int] = ()
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` as ``run_command`` supervises it: its own session, no stdin, stdout
+    and stderr on one pipe, killed when the thread that starts it ends."""
+    return subprocess.Popen(
+        [*_DIE_WITH_WORKER, *argv],
+        cwd=str(cwd),
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        pass_fds=tuple(pass_fds),
     )
 
 

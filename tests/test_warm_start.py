@@ -1,0 +1,347 @@
+"""Warm interpreters: an entry point run in one behaves as in a fresh ``python``.
+
+In-process first: the same scripts run cold (``bash -c "python ..."`` in the sandbox, as
+the worker always did) and warm (a prepared interpreter in its own sandboxed folder),
+and what they saw and how they ended must match, the job folders aside. Then one server:
+the same seeded entry point run warm and (opted out in its MLproject) cold must give the
+same MLflow metrics, params, artifacts and log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import mlflow
+import pytest
+from testbed import unique
+from workflows import write_tar
+
+from dioptra.client import DioptraClient
+from dioptra.contract.mlproject import MLprojectError, load_project
+from dioptra.worker import main as worker_main
+from dioptra.worker import warm
+from dioptra.worker.execute import entry_point_environment
+from dioptra.worker.runner import RunResult, run_command
+from dioptra.worker.sandbox import from_environment
+from dioptra.worker.v0_environment import lay_out_plugin_dir
+
+JOB_VARS = {"MLFLOW_RUN_ID": "run-" + uuid.uuid4().hex, "MLFLOW_TRACKING_URI": "file:///nowhere",
+            "DIOPTRA_JOB_ID": "job-1"}
+
+PROBE = r"""
+import json, os, sys
+out = {
+    "argv": sys.argv, "orig_argv": sys.orig_argv, "path": sys.path, "name": __name__,
+    "file": __file__, "spec": repr(__spec__), "cwd": os.getcwd(), "env": dict(os.environ),
+    "stdin": sys.stdin.read(), "executable": sys.executable, "main": repr(sys.modules["__main__"]),
+    "main_is_us": sys.modules["__main__"].__dict__ is globals(),
+}
+print(json.dumps(out))
+print("to stderr", file=sys.stderr)
+"""
+MODULE = r"""
+import json, os, sys
+print(json.dumps({"argv": sys.argv, "path": sys.path, "name": __name__, "cwd": os.getcwd(),
+                  "spec": __spec__.name, "file": __file__}))
+"""
+SCRIPTS = {
+    "probe.py": PROBE,
+    "code.py": "import sys\nprint('before')\nsys.exit(3)\n",
+    "message.py": "import sys\nsys.exit('goodbye')\n",
+    "raises.py": "def f():\n    raise ValueError('boom')\n\nprint('x', flush=True)\nf()\n",
+    "signal.py": "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n",
+    "atexit_thread.py": (
+        "import atexit, threading, time\natexit.register(lambda: print('atexit ran'))\n"
+        "t = threading.Thread(target=lambda: (time.sleep(0.3), print('thread done')))\n"
+        "t.start()\nprint('main done')\n"
+    ),
+    "finalised.py": (
+        "import sys\nclass A:\n    def __del__(self):\n        print('finalised')\n"
+        "a = A()\nlog = open('left-open.txt', 'w')\nlog.write('kept')\n"
+        "import atexit\natexit.register(lambda: print('atexit', open('left-open.txt').read()))\n"
+        "sys.exit(259)\n"
+    ),
+    "pkg/__init__.py": "",
+    "pkg/tool.py": MODULE,
+}
+CASES = [
+    "python probe.py a 'b c' --flag=1",
+    "python code.py",
+    "python message.py",
+    "python raises.py",
+    "python signal.py",
+    "python atexit_thread.py",
+    "python finalised.py",
+    "python -m pkg.tool x y",
+]
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    return from_environment()
+
+
+def _workflow(folder: Path, scripts: dict[str, str]) -> Path:
+    project = folder / "workflow"
+    for name, text in scripts.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    return project
+
+
+def _cold(sandbox, root: Path, command: str, scripts: dict[str, str], job_vars: dict,
+          timeout_s: float | None = 60, cancel=lambda: False) -> tuple[RunResult, str, Path]:
+    """As execute.py runs a job without warm start."""
+    folder = Path(tempfile.mkdtemp(prefix="job-cold-", dir=root))
+    folder.chmod(0o755)
+    lay_out_plugin_dir(folder / "plugins")
+    env = entry_point_environment(folder / "plugins", folder / "home", root, job_vars)
+    project = _workflow(folder, scripts)
+    (folder / "storage").mkdir()
+    uid = sandbox.job_uid(folder.name)
+    sandbox.give(uid, [project, folder / "storage", folder / "home"])
+    argv = sandbox.wrap(command, folder, project, root, uid)
+    out: list[str] = []
+    result = run_command(command, project, env, timeout_s, out.append, cancel, argv=argv)
+    return result, "".join(out), folder
+
+
+def _warm(sandbox, root: Path, command: str, scripts: dict[str, str], job_vars: dict,
+          preload=("json",), spawn_env: dict | None = None, timeout_s: float | None = 60,
+          cancel=lambda: False) -> tuple[RunResult, str, Path]:
+    """As execute.py runs a job in a prepared interpreter."""
+
+    def environment(plugins: Path, home: Path) -> dict[str, str]:
+        return {**entry_point_environment(plugins, home, root, {}), **(spawn_env or {})}
+
+    pool = warm.WarmPool(root, sandbox, environment, preload=list(preload))
+    pool.prepare()
+    interpreter = pool.take()
+    assert interpreter is not None
+    try:
+        folder = interpreter.folder
+        env = entry_point_environment(folder / "plugins", folder / "home", root, job_vars)
+        project = _workflow(folder, scripts)
+        sandbox.give(interpreter.uid, [project])
+        call = warm.plain_python(command)
+        assert call is not None
+        process = interpreter.start(call, env, project)
+        out: list[str] = []
+        result = run_command(command, project, env, timeout_s, out.append, cancel,
+                             process=process)
+        return result, "".join(out), folder
+    finally:
+        interpreter.discard()
+
+
+def _same(text: str, folder: Path) -> str:
+    return text.replace(str(folder), "<job>")
+
+
+def test_plain_python_commands_and_the_rest():
+    call = warm.plain_python("python train.py --epochs 3 --name 'a b'\n")
+    assert call == warm.PythonCall("script", "train.py", ("--epochs", "3", "--name", "a b"),
+                                   ("python", "train.py", "--epochs", "3", "--name", "a b"))
+    assert warm.plain_python("python -m pkg.mod x").kind == "module"
+    assert warm.plain_python("python 'odd;name.py' 'x|y' \"z\"").target == "odd;name.py"
+    for command in [
+        "python a.py && python b.py", "python a.py; echo", "python a.py | tee x",
+        "python a.py > out", "python a.py $HOME", 'python a.py "$HOME"', "python a.py *.csv",
+        "FOO=1 python a.py", "python3 a.py", "/usr/bin/python a.py", "bash run.sh",
+        "python -u a.py", "python -c 'print(1)'", "python", "python -m", "python a.py &",
+        "python a.py\necho two", "python a.py `id`", "python a.py ~/x", "python 'unclosed",
+        "python a.py # comment",
+    ]:
+        assert warm.plain_python(command) is None, command
+
+
+def test_warm_runs_like_a_fresh_python(sandbox, tmp_path):
+    root = tmp_path / "work"
+    root.mkdir()
+    for command in CASES:
+        cold, cold_out, cold_dir = _cold(sandbox, root, command, SCRIPTS, JOB_VARS)
+        hot, hot_out, hot_dir = _warm(sandbox, root, command, SCRIPTS, JOB_VARS)
+        assert (hot.reason, hot.returncode) == (cold.reason, cold.returncode), (command, hot_out)
+        if command.startswith("python probe.py"):
+            seen_cold = json.loads(_same(cold_out.splitlines()[0], cold_dir))
+            seen_warm = json.loads(_same(hot_out.splitlines()[0], hot_dir))
+            for env in (seen_cold["env"], seen_warm["env"]):
+                assert env.pop("HOME") == "<job>/home"
+            assert set(seen_warm["env"].items()) ^ set(seen_cold["env"].items()) == set()
+            assert seen_warm == seen_cold
+            assert seen_warm["env"]["MLFLOW_RUN_ID"] == JOB_VARS["MLFLOW_RUN_ID"]
+            assert seen_warm["argv"] == ["probe.py", "a", "b c", "--flag=1"]
+            assert seen_warm["main_is_us"] and seen_warm["path"][0] == "<job>/workflow"
+            assert sorted(cold_out.splitlines()[1:]) == sorted(hot_out.splitlines()[1:])
+        else:
+            assert _same(hot_out, hot_dir) == _same(cold_out, cold_dir), command
+
+
+def _alive(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.parametrize("how", ["timeout", "cancel"])
+def test_timeout_and_cancel_kill_everything_the_job_started(sandbox, tmp_path, how):
+    marker = "warm-child-" + uuid.uuid4().hex
+    scripts = {"spawn.py": (
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen(['sleep', '300', '{marker}'])\n"
+        f"subprocess.Popen(['bash', '-c', 'setsid sleep 300 {marker} &'])\n"
+        "print('started', flush=True)\ntime.sleep(300)\n"
+    )}
+    begun = time.monotonic()
+    if how == "timeout":
+        result, out, _ = _warm(sandbox, tmp_path, "python spawn.py", scripts, JOB_VARS,
+                               timeout_s=3)
+    else:
+        result, out, _ = _warm(sandbox, tmp_path, "python spawn.py", scripts, JOB_VARS,
+                               cancel=lambda: time.monotonic() - begun > 3)
+    assert result.reason == ("timeout" if how == "timeout" else "cancelled")
+    assert "started" in out
+    deadline = time.monotonic() + 20
+    while _alive(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _alive(marker) == []
+
+
+def test_job_time_environment_wins_over_what_the_modules_saw_at_import(sandbox, tmp_path):
+    # mlflow and torch are imported before the job's variables exist: they must still
+    # follow them, as after a fresh import.
+    script = {"show.py": (
+        "import json, os, mlflow, torch\n"
+        "print(json.dumps({'uri': mlflow.get_tracking_uri(), 'threads': torch.get_num_threads(),"
+        " 'preloaded': 'torch' in __import__('sys').modules}))\n"
+    )}
+    job_vars = {**JOB_VARS, "OMP_NUM_THREADS": "1",
+                "MLFLOW_TRACKING_URI": "http://127.0.0.1:9/job-only"}
+    result, out, _ = _warm(sandbox, tmp_path, "python show.py", script, job_vars,
+                           preload=("mlflow", "torch"), spawn_env={"OMP_NUM_THREADS": "2"})
+    assert result.returncode == 0, out
+    seen = json.loads(out.strip().splitlines()[-1])
+    assert seen == {"uri": "http://127.0.0.1:9/job-only", "threads": 1, "preloaded": True}
+
+
+def test_a_ready_interpreter_states_its_memory():
+    rss_kb, seconds = warm.measure_ready_memory(["json"])
+    assert 1_000 < rss_kb < 200_000 and seconds > 0
+
+
+def test_opt_outs(tmp_path, monkeypatch):
+    (tmp_path / "MLproject").write_text(
+        "entry_points:\n  a: {command: python a.py}\n"
+        "  b: {command: python a.py, warm_start: false}\n"
+        "  c: {command: python a.py, warm_start: maybe}\n"
+    )
+    with pytest.raises(MLprojectError, match="warm_start of entry point 'c'"):
+        load_project(tmp_path)
+    (tmp_path / "MLproject").write_text(
+        "entry_points:\n  a: {command: python a.py}\n"
+        "  b: {command: python a.py, warm_start: false}\n"
+    )
+    project = load_project(tmp_path)
+    assert project.entry_point("a").warm_start and not project.entry_point("b").warm_start
+    monkeypatch.setenv(warm.ENV_WARM, "1")  # restored after the test, whatever resolve sets
+    assert warm.enabled()
+    parser = worker_main.build_parser()
+    worker_main.resolve(parser.parse_args(["--server", "http://x", "--no-warm-start"]), parser)
+    assert os.environ[warm.ENV_WARM] == "0" and not warm.enabled()
+    assert worker_main._warm_pool(tmp_path) is None
+
+
+SEEDED = """
+import json, random, sys
+from pathlib import Path
+import mlflow
+random.seed(int(sys.argv[1]))
+values = [random.random() for _ in range(5)]
+for step, value in enumerate(values):
+    mlflow.log_metric("value", value, step=step)
+mlflow.log_param("seed", sys.argv[1])
+Path("result.json").write_text(json.dumps(values))
+mlflow.log_artifact("result.json")
+print("values", values)
+"""
+
+
+def test_same_entry_point_warm_and_cold_same_results(start_server, tmp_path, mlflow_uri):
+    server = start_server(workers=1, env={"DIOPTRA_WARM_MODULES": "mlflow"})
+    archive = write_tar(tmp_path / "seeded.tar.gz", {
+        "MLproject": (
+            "entry_points:\n"
+            "  warm: {parameters: {seed: {type: float, default: 7}},"
+            " command: 'python seeded.py {seed}'}\n"
+            "  cold: {parameters: {seed: {type: float, default: 7}},"
+            " command: 'python seeded.py {seed}', warm_start: false}\n"
+        ),
+        "seeded.py": SEEDED,
+    })
+    client = DioptraClient(server.url)
+    experiment = client.register_experiment(unique("warm"))["name"]
+    queue = client.register_queue(unique("warm"))["name"]
+    seen = {}
+    for entry_point in ("warm", "cold"):  # warm first: after an opted-out job none is ready
+        job = client.submit_job(archive, experiment, entry_point, queue=queue)
+        done = client.wait_for_job(job["jobId"], timeout_s=240)
+        log = client.get_job_log(job["jobId"])["log"]
+        assert done["status"] == "finished", log
+        assert ("(in a warm interpreter)" in log) == (entry_point == "warm"), log
+        run = mlflow.MlflowClient(mlflow_uri).get_run(done["mlflowRunId"])
+        metrics = [(m.step, m.value) for m in
+                   mlflow.MlflowClient(mlflow_uri).get_metric_history(run.info.run_id, "value")]
+        folder = tmp_path / entry_point
+        folder.mkdir()
+        mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(folder),
+                                            tracking_uri=mlflow_uri)
+        artifacts = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                           if p.is_file() and p.name != "job.log")
+        seen[entry_point] = {
+            "metrics": metrics,
+            "params": run.data.params,
+            "artifacts": artifacts,
+            "result": (folder / "result.json").read_text(),
+            # The entry point's own output; the run's id and random name are its own.
+            "log": [line.replace(run.info.run_id, "<run>").replace(run.info.run_name, "<name>")
+                    for line in log.splitlines() if not line.startswith("[dioptra")],
+        }
+        shutil.rmtree(folder)
+    assert seen["warm"] == seen["cold"]
+    assert len(seen["warm"]["metrics"]) == 5
+    assert any(line.startswith("values [") for line in seen["warm"]["log"])
+
+
+def test_unused_interpreters_go_away(sandbox, tmp_path):
+    pool = warm.WarmPool(tmp_path, sandbox, lambda p, h: entry_point_environment(
+        p, h, tmp_path, {}), preload=["json"])
+    pool.prepare()
+    interpreter = pool.take()
+    pool.prepare()
+    assert interpreter is not None and pool._next is not None
+    pid = interpreter.process.pid
+    interpreter.remove()
+    pool.close()
+    # A job whose command cannot use one: none is prepared until one that could comes.
+    pool.note(False)
+    assert pool._next is None
+    pool.prepare()
+    assert pool._next is None
+    pool.note(True)
+    assert pool._next is not None
+    pool.close()
+    assert not interpreter.folder.exists() and list(tmp_path.iterdir()) == []
+    assert subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0
