@@ -2,11 +2,13 @@
 token and embedded workers: log in, register an experiment and a queue, submit the
 digits-evasion `train` entry point through the form, follow the job to `finished`, see
 metric charts and an image artifact inline, cancel a running job, lock a queue, upload
-and delete a plugin, compare two jobs, log out. One server and one browser for the file;
+and delete a plugin, compare two jobs, follow a pipeline's stage graph to its report and
+cancel another, log out. One server and one browser for the file;
 screenshots of each page go to the folder printed at the end of the session."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -60,6 +62,31 @@ print("done", flush=True)
 """
 
 
+# A pipeline's fast jobs: MLflow only, no torch.
+GRID_MLPROJECT = """\
+name: grid
+entry_points:
+  point:
+    parameters:
+      x: float
+    command: "python point.py --x {x}"
+  collect:
+    parameters:
+      runs: string
+    command: "python -c 'print(\\"collected {runs}\\")'"
+"""
+GRID_SCRIPT = """\
+import argparse
+import mlflow
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--x", type=float)
+x = parser.parse_args().x
+with mlflow.start_run():
+    mlflow.log_metric("score", 1.0 - x / 10)
+"""
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, mlflow_uri):
     server = ServerProcess(tmp_path_factory.mktemp("web") / "data", free_port(),
@@ -84,6 +111,8 @@ def archives(tmp_path_factory) -> dict[str, Path]:
         "plot": write_tar(folder / "plot.tar.gz", {"MLproject": PLOT_MLPROJECT,
                                                     "plot.py": PLOT_SCRIPT}),
         "plugin": plugin_archive(folder, "web_plugin"),
+        "grid": write_tar(folder / "grid.tar.gz", {"MLproject": GRID_MLPROJECT,
+                                                    "point.py": GRID_SCRIPT}),
     }
 
 
@@ -295,6 +324,82 @@ def test_queue_lock_plugins_workers_and_a_narrow_window(served, browser, archive
     browser.wait_until(lambda: browser.find_all("#jobs-table, .empty"), "the jobs or none")
     assert browser.js("return document.documentElement.scrollWidth") <= 440
     browser.screenshot("jobs-narrow")
+
+
+def test_a_pipeline_graph_live_counts_and_report(served, browser, archives, api):
+    log_in(browser, served, "/pipelines")
+    browser.wait_text("No pipeline yet", "dioptra pipeline run")
+    browser.screenshot("pipelines-empty")
+    experiment, queue = unique("pipe"), unique("q")
+    api.post(f"{served.url}/api/v0/experiment/", json={"name": experiment})
+    api.post(f"{served.url}/api/v0/queue/", json={"name": queue})
+    definition = {"name": "webgrid", "experiment": experiment, "queue": queue,
+                  "timeout": "5m", "stages": {
+                      "point": {"entryPoint": "point", "grid": {"x": [1, 4]}},
+                      "collect": {"entryPoint": "collect", "afterAll": "point",
+                                  "params": {"runs": "${point.runIds}"}}}}
+    with archives["grid"].open("rb") as fh:
+        made = api.post(f"{served.url}/api/v0/pipeline/",
+                        data={"definition": json.dumps(definition)},
+                        files={"workflow": ("grid.tar.gz", fh)})
+    assert made.status_code == 200, made.text
+    pipeline_id = made.json()["pipelineId"]
+
+    # The list links the pipeline; its page draws both stages and an arrow between them.
+    browser.open(f"{served.url}/pipelines")
+    browser.find(f"tr[data-pipeline-id='{pipeline_id}'] a").click()
+    browser.wait_until(lambda: browser.url.endswith(f"/pipelines/{pipeline_id}"),
+                       "the pipeline's page")
+    browser.wait_text("Pipeline webgrid", "Stages")
+    assert browser.find("#stage-graph g[data-stage=point]").text.startswith("point (2 jobs)")
+    assert browser.find("#stage-graph g[data-stage=collect]").text.startswith("collect (1 job)")
+    assert len(browser.find_all("#stage-graph path.edge.all")) == 1
+    browser.screenshot("pipeline-running")
+
+    # Live: the counts reach finished without reloading the page.
+    browser.wait_until(lambda: "finished" in browser.find("#pipeline-status").text,
+                       "the pipeline to finish", timeout_s=240)
+    counts = browser.find("#stage-graph g[data-stage=point] text.counts").text
+    assert counts == "2 finished"
+    assert browser.find("tr[data-stage=collect]").text.split() == [
+        "collect", "1", "0", "0", "0", "1", "0"]
+    assert len(browser.find_all("a[href^='/jobs/']")) >= 3  # its jobs, linked
+    assert not browser.find_all("#cancel-pipeline")  # nothing left to cancel
+
+    # The report: its table (the runs' metric beside their grid point) and its charts.
+    browser.wait_until(lambda: browser.find_all("#report[data-final]"), "the final report")
+    rows = browser.find_all("#report-table tbody tr")
+    scores = sorted(r.text.split()[-1] for r in rows if r.text.startswith("point"))
+    assert scores == ["0.6000", "0.9000"]
+    frame = browser.find("#report-frame")
+    browser.driver.switch_to.frame(frame)
+    try:
+        browser.wait_until(lambda: browser.find_all("figure.chart svg"), "the report's chart")
+    finally:
+        browser.driver.switch_to.default_content()
+    browser.js("arguments[0].scrollIntoView()", browser.find("#report"))
+    browser.screenshot("pipeline-finished")
+
+
+def test_a_running_pipeline_is_cancelled_from_its_page(served, browser, archives, api):
+    experiment, queue = unique("pipecancel"), unique("q")
+    api.post(f"{served.url}/api/v0/experiment/", json={"name": experiment})
+    api.post(f"{served.url}/api/v0/queue/", json={"name": queue})
+    definition = {"name": "sleepy", "experiment": experiment, "queue": queue,
+                  "timeout": "5m", "stages": {"nap": {"entryPoint": "sleep"}}}
+    with archives["plot"].open("rb") as fh:
+        made = api.post(f"{served.url}/api/v0/pipeline/",
+                        data={"definition": json.dumps(definition)},
+                        files={"workflow": ("plot.tar.gz", fh)})
+    assert made.status_code == 200, made.text
+    pipeline_id = made.json()["pipelineId"]
+    log_in(browser, served, f"/pipelines/{pipeline_id}")
+    browser.find("#cancel-pipeline").click()
+    browser.driver.switch_to.alert.accept()
+    browser.wait_until(lambda: "failed" in browser.find("#pipeline-status").text,
+                       "the cancelled pipeline", timeout_s=120)
+    state = api.get(f"{served.url}/api/v0/pipeline/{pipeline_id}").json()
+    assert state["status"] == "failed" and state["reason"] == "cancelled"
 
 
 def test_the_job_from_the_form_finishes_on_its_page(served, browser):

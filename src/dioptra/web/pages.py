@@ -34,8 +34,9 @@ PAGES = {
     "/plugins": ("plugins", "Task plugins"),
     "/workers": ("workers", "Workers"),
     "/compare": ("compare", "Compare jobs"),
+    "/pipelines": ("pipelines", "Pipelines"),
 }
-NAV = ["/", "/jobs", "/submit", "/queues", "/plugins", "/workers", "/compare"]
+NAV = ["/", "/jobs", "/pipelines", "/submit", "/queues", "/plugins", "/workers", "/compare"]
 
 
 def _render(request: Request, page: str, title: str, **extra) -> HTMLResponse:
@@ -60,6 +61,11 @@ for _path, (_page, _title) in PAGES.items():
 @router.get("/jobs/{jobId}", response_class=HTMLResponse)
 async def job_page(request: Request, jobId: str) -> HTMLResponse:
     return _render(request, "job", f"Job {jobId}", job_id=jobId)
+
+
+@router.get("/pipelines/{pipelineId}", response_class=HTMLResponse)
+async def pipeline_page(request: Request, pipelineId: str) -> HTMLResponse:
+    return _render(request, "pipeline", f"Pipeline {pipelineId}", pipeline_id=pipelineId)
 
 
 @router.get("/static/vendor/plotly.min.js")

@@ -544,8 +544,146 @@ async function comparePage() {
   if (metricKeys.length && paramKeys.length) draw();
 }
 
+// --- pipelines -------------------------------------------------------------------------------
+
+async function pipelinesPage() {
+  poll(async () => {
+    const rows = await api("/api/v0/pipeline/");
+    fill(content, !rows.length ? empty("No pipeline yet. Run one from a terminal: ",
+      h("code", {}, `dioptra pipeline run PIPELINE.yaml --workflow ARCHIVE.tar.gz --address ${location.origin}`)) :
+      table(["Pipeline", "Name", "Status", "Experiment", "Submitted"], rows.map((p) => h("tr", { "data-pipeline-id": p.pipelineId },
+        h("td", {}, h("a", { href: `/pipelines/${encodeURIComponent(p.pipelineId)}` }, p.pipelineId.slice(0, 8))),
+        h("td", {}, p.name), h("td", {}, statusBadge(p.status)),
+        h("td", {}, h("a", { href: `/jobs?experimentId=${p.experimentId}` }, p.experimentId)), timeCell(p.createdOn))),
+      { id: "pipelines-table" }));
+  }, 5000);
+}
+
+const countsText = (counts) => STATUSES.filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(", ") || "no job";
+
+// The stages as a layered graph: a stage's layer is one more than its deepest parent's.
+function stageGraph(stages) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = (tag, attrs, text) => {
+    const el = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+    if (text !== undefined) el.textContent = text;
+    return el;
+  };
+  const parentsOf = (s) => (s.after ? [s.after] : s.afterAll || []);
+  const layer = {};
+  const depth = (s, seen = new Set()) => {
+    if (s.name in layer) return layer[s.name];
+    if (seen.has(s.name)) return 0;  // the server refuses cycles; never loop here
+    seen.add(s.name);
+    const parents = parentsOf(s).map((n) => stages.find((x) => x.name === n)).filter(Boolean);
+    return (layer[s.name] = parents.length ? 1 + Math.max(...parents.map((p) => depth(p, seen))) : 0);
+  };
+  stages.forEach((s) => depth(s));
+  const W = 210, H = 78, GX = 70, GY = 22, PAD = 16;
+  const rowIn = {}; const place = {};
+  for (const s of stages) {
+    const l = layer[s.name]; const r = rowIn[l] = (rowIn[l] ?? -1) + 1;
+    place[s.name] = { x: PAD + l * (W + GX), y: PAD + r * (H + GY) };
+  }
+  const width = PAD * 2 + (Math.max(...Object.values(layer)) + 1) * (W + GX) - GX;
+  const height = PAD * 2 + (Math.max(...Object.values(rowIn)) + 1) * (H + GY) - GY;
+  const graph = svg("svg", { class: "stage-graph", id: "stage-graph", viewBox: `0 0 ${width} ${height}`, width, height, role: "img",
+    "aria-label": "the pipeline's stages and the jobs of each by status" });
+  const defs = svg("defs", {});
+  const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
+  marker.append(svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#5b6470" }));
+  defs.append(marker); graph.append(defs);
+  for (const s of stages) {
+    for (const parent of parentsOf(s)) {
+      const a = place[parent]; const b = place[s.name];
+      if (!a) continue;
+      const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2, mid = (x1 + x2) / 2;
+      const edge = svg("path", { class: s.after ? "edge" : "edge all", d: `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}`, "marker-end": "url(#arrow)" });
+      edge.append(svg("title", {}, s.after ? `${s.name} runs once per job of ${parent}` : `${s.name} runs once after all jobs of ${parent}`));
+      graph.append(edge);
+    }
+  }
+  for (const s of stages) {
+    const { x, y } = place[s.name]; const c = s.counts;
+    const ended = (c.finished || 0) + (c.failed || 0);
+    const state = c.failed ? "bad" : s.total && ended === s.total ? "done" : c.started ? "busy" : "";
+    const g = svg("g", { class: "stage", "data-stage": s.name });
+    g.append(svg("rect", { class: `box ${state}`, x, y, width: W, height: H, rx: 6 }),
+      svg("text", { class: "name", x: x + 10, y: y + 20 }, `${s.name} (${s.total} job${s.total === 1 ? "" : "s"})`),
+      svg("text", { class: "small", x: x + 10, y: y + 38 }, s.entryPoints.join(", ") + (s.after ? " · per job" : s.afterAll.length ? " · after all" : "")),
+      svg("text", { class: "counts", x: x + 10, y: y + 60 }, countsText(c)));
+    graph.append(g);
+  }
+  return graph;
+}
+
+async function pipelinePage() {
+  const id = root.dataset.pipelineId;
+  const overview = h("div", { class: "card" });
+  const actions = h("div", { class: "actions" });
+  const graphBox = h("div", { class: "scroll" });
+  const counts = h("div");
+  const jobs = h("div");
+  const report = h("div", { id: "report" });
+  const base = `/api/v0/pipeline/${encodeURIComponent(id)}`;
+  fill(content, actions, overview, h("h2", {}, "Stages"), graphBox, counts, h("h2", {}, "Report"),
+    h("p", { class: "actions" }, h("a", { href: `${base}/report.html`, target: "_blank", rel: "noopener" }, "HTML report (with charts)"),
+      h("a", { href: `${base}/report` }, "JSON"), h("a", { href: `${base}/report.csv` }, "CSV")),
+    report, h("h2", {}, "Jobs"), jobs);
+  let reportShown = false;
+
+  async function showReport(final) {
+    const r = await api(`${base}/report`);
+    const params = r.columns.params; const metrics = r.columns.metrics;
+    if (final) report.dataset.final = "true";  // complete: it changes no more
+    fill(report, r.warnings.length ? h("ul", { class: "warn" }, r.warnings.map((w) => h("li", {}, w))) : null,
+      !final ? h("p", { class: "muted" }, "So far: the report is complete when the pipeline ends.") : null,
+      r.rows.length ? table(["Stage", "Job", "Status", ...params, ...metrics], r.rows.map((row) => h("tr", {},
+        h("td", {}, row.stage), h("td", {}, jobLink(row.jobId)), h("td", {}, statusBadge(row.status)),
+        params.map((p) => h("td", {}, row.params[p] ?? "")), metrics.map((m) => h("td", {}, m in row.metrics ? fmt(row.metrics[m]) : "")))),
+      { id: "report-table" }) : empty("No run has metrics yet."),
+      final && r.charts.length ? [h("h2", {}, "The full report, with its charts"),
+        // The server's self-contained report draws the charts (SVG): shown as it is.
+        h("iframe", { class: "report", id: "report-frame", src: `${base}/report.html`, title: "the pipeline's HTML report with its charts" })] : null);
+  }
+
+  async function refresh() {
+    let p;
+    try { p = await api(base); } catch (err) {
+      if (err.status === 404) { fill(content, empty(`No pipeline ${id}. `, h("a", { href: "/pipelines" }, "All pipelines"))); return false; }
+      throw err;
+    }
+    const running = p.status !== "finished" && p.status !== "failed";
+    document.querySelector("h1").textContent = `Pipeline ${p.name}`;
+    fill(overview, h("dl", { class: "kv" },
+      h("dt", {}, "Status"), h("dd", { id: "pipeline-status" }, statusBadge(p.status), p.reason ? h("span", { class: "muted" }, ` (${p.reason})`) : null),
+      h("dt", {}, "Pipeline id"), h("dd", {}, p.pipelineId),
+      h("dt", {}, "Experiment"), h("dd", {}, h("a", { href: `/jobs?experimentId=${p.experimentId}` }, p.experimentId)),
+      h("dt", {}, "Submitted"), h("dd", {}, when(p.createdOn)),
+      h("dt", {}, "Ended"), h("dd", {}, when(p.endedOn) || "not yet"),
+      h("dt", {}, "MLflow run"), h("dd", {}, p.mlflowRunId || "not yet")));
+    fill(actions, running ? h("button", { type: "button", class: "danger", id: "cancel-pipeline", onclick: async () => {
+      if (!confirm(`Cancel pipeline ${p.name} and its unfinished jobs?`)) return;
+      try { await send(`${base}/cancel`, "POST"); notice("Cancel requested."); await refresh(); }
+      catch (err) { notice(err.message, true); }
+    } }, "Cancel pipeline") : null,
+      p.mlflowRunId ? h("a", { href: await mlflowRunUrl(p.experimentId, p.mlflowRunId), target: "_blank", rel: "noopener" }, "Open the run in MLflow") : null);
+    fill(graphBox, stageGraph(p.stages));
+    fill(counts, table(["Stage", "Jobs", ...STATUSES], p.stages.map((s) => h("tr", { "data-stage": s.name },
+      h("th", { scope: "row" }, s.name), h("td", {}, s.total), STATUSES.map((st) => h("td", {}, s.counts[st] || 0)))), { id: "stage-counts" }));
+    fill(jobs, table(["Job", "Stage", "Status", "Entry point", "Grid point"], p.jobs.map((j) => h("tr", { "data-job-id": j.jobId },
+      h("td", {}, jobLink(j.jobId)), h("td", {}, j.stage), h("td", {}, statusBadge(j.status)), h("td", {}, j.entryPoint),
+      h("td", {}, Object.entries(j.varying || {}).map(([k, v]) => `${k}=${v}`).join(" "))))));
+    if (!running || !reportShown) { await showReport(!running); reportShown = true; }
+    return running ? undefined : false;
+  }
+  poll(refresh);
+}
+
 // --- start -----------------------------------------------------------------------------------
 
 const PAGES = { experiments: experimentsPage, jobs: jobsPage, job: jobPage, submit: submitPage,
-  queues: queuesPage, plugins: pluginsPage, workers: workersPage, compare: comparePage };
+  queues: queuesPage, plugins: pluginsPage, workers: workersPage, compare: comparePage,
+  pipelines: pipelinesPage, pipeline: pipelinePage };
 PAGES[root.dataset.page]().catch((err) => { notice(err.message, true); fill(content); });
