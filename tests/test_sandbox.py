@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import sysconfig
 import time
 import uuid
 from pathlib import Path
@@ -342,3 +345,36 @@ def test_switched_off_the_server_and_each_job_log_say_so(start_server, tmp_path)
     assert done["status"] == "failed" and "exited with code 3" in log
     assert "NO SANDBOX: switched off (DIOPTRA_SANDBOX=off)" in log
     assert "NO SANDBOX" in server.log()
+
+
+_RUN_IN_SANDBOX = """
+import subprocess, sys
+from pathlib import Path
+from dioptra.worker import sandbox
+box = sandbox.from_environment({"DIOPTRA_SANDBOX": "require"})
+job = Path(sys.argv[1])
+argv = box.wrap("python -c 'import sys, dioptra; print(sys.prefix)'", job, job, job.parent, None)
+done = subprocess.run(argv, capture_output=True, text=True)
+print(done.returncode, done.stdout.strip(), done.stderr.strip()[-500:])
+"""
+
+
+def test_a_worker_python_under_tmp_still_runs_in_the_sandbox(tmp_path):
+    """The job's private /tmp must not hide a worker whose venv lives under /tmp (a
+    checkout in /tmp, as CI may make)."""
+    need(sandbox.probe() is None, f"no sandbox here: {sandbox.probe()}")
+    venv = tmp_path / "venv"
+    assert str(venv).startswith("/tmp/"), "pytest's base temp is expected under /tmp"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    # The new venv sees this environment's packages, like a venv made under /tmp would.
+    site = next((venv / "lib").glob("python*/site-packages"))
+    (site / "outer.pth").write_text(sysconfig.get_paths()["purelib"] + "\n"
+                                    + str(Path(__file__).parents[1] / "src") + "\n")
+    job = tmp_path / "work" / "job-1"
+    job.mkdir(parents=True)
+    done = subprocess.run([str(venv / "bin" / "python"), "-c", _RUN_IN_SANDBOX, str(job)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"})
+    code, _, rest = done.stdout.strip().partition(" ")
+    assert code == "0", done.stdout + done.stderr
+    assert rest.split()[0] == str(venv)

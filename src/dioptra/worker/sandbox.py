@@ -54,6 +54,7 @@ _INHERITED = re.compile(
 )
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 _SYSTEM_DIRS = ("/usr", "/etc")
+_NEVER_SHOWN = (Path("/"), Path("/tmp"), Path("/dev/shm"))
 _SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # When the worker runs as root, each job runs as a uid of its own from this range: the
 # process limit counts per user, and a job must not own the worker's files.
@@ -154,6 +155,11 @@ class Sandbox:
         if not self.enabled:
             return [*prlimit, "bash", "-c", command]
         argv = [_which("bwrap"), *_namespaces(), *_system_mounts()]
+        # The private /tmp first: the worker's Python may live under /tmp (a checkout or a
+        # venv there) and must show on top of it.
+        tmp_size = ["--size", str(self.limits.file_bytes)] if self.limits.file_bytes > 0 else []
+        argv += ["--perms", "1777", *tmp_size, "--tmpfs", "/tmp"]
+        argv += ["--perms", "1777", *tmp_size, "--tmpfs", "/dev/shm"]
         visible = _python_dirs()
         argv += _read_only(visible)
         # Other jobs and whatever the worker keeps next to them: hidden under an empty
@@ -161,9 +167,6 @@ class Sandbox:
         for hidden in (*self.hidden, work_root):
             if any(_inside(hidden, v) for v in visible):
                 argv += ["--tmpfs", str(hidden)]
-        tmp_size = ["--size", str(self.limits.file_bytes)] if self.limits.file_bytes > 0 else []
-        argv += ["--perms", "1777", *tmp_size, "--tmpfs", "/tmp"]
-        argv += ["--perms", "1777", *tmp_size, "--tmpfs", "/dev/shm"]
         # Last, so that it shows even when it lives under /tmp.
         argv += _make_dirs([job_dir], visible)
         argv += ["--bind", str(job_dir), str(job_dir), "--chdir", str(cwd), "--"]
@@ -296,7 +299,8 @@ def _python_dirs() -> tuple[Path, ...]:
     resolved = sorted({Path(os.path.realpath(p)) for p in candidates}, key=lambda p: len(p.parts))
     kept: list[Path] = []
     for path in resolved:
-        if path == Path("/") or any(_inside(path, Path(s)) for s in _SYSTEM_DIRS):
+        # Never the whole of /, /tmp or /dev/shm: the job's own are private.
+        if path in _NEVER_SHOWN or any(_inside(path, Path(s)) for s in _SYSTEM_DIRS):
             continue
         if not any(_inside(path, k) for k in kept):
             kept.append(path)
