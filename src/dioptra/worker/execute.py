@@ -17,6 +17,7 @@ This module must not import torch (or anything that does): the worker parent for
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import hashlib
 import importlib.metadata
@@ -228,28 +229,9 @@ class _Job:
         call = self._warm_call(project, entry_point, command) if usable else None
         timeout_s = spec.timeout_seconds
         assert self.joblog is not None
-        if call is not None and self.warm is not None:
-            sandbox = self.warm.sandbox
-            self._say(sandbox.describe())
-            (tmp / "storage").mkdir(exist_ok=True)
-            sandbox.give(self.warm.uid, [extracted, tmp / "storage", tmp / "home"])
-            self._say(f"running: {command} (in a warm interpreter)")
-            process = self.warm.start(call, env, project.directory)
-            return self._outcome(run_command(
-                command,
-                project.directory,
-                env,
-                float(timeout_s) if timeout_s else None,
-                self.joblog.write,
-                lambda: self.cancel.is_set() or self.stop_requested() or self.lost.is_set(),
-                on_start=self._started,
-                process=process,
-            ))
-        if self.warm is not None:
-            self.warm.discard()  # not for this command: a fresh process, as always
-        argv = self._sandboxed(command, tmp, extracted, project.directory)
-        self._say(f"running: {command}")
-        result = run_command(
+        # The same limits, cancel and log streaming whichever process runs the command.
+        run = functools.partial(
+            run_command,
             command,
             project.directory,
             env,
@@ -257,9 +239,19 @@ class _Job:
             self.joblog.write,
             lambda: self.cancel.is_set() or self.stop_requested() or self.lost.is_set(),
             on_start=self._started,
-            argv=argv,
         )
-        return self._outcome(result)
+        if call is not None and self.warm is not None:
+            sandbox = self.warm.sandbox
+            self._say(sandbox.describe())
+            (tmp / "storage").mkdir(exist_ok=True)
+            sandbox.give(self.warm.uid, [extracted, tmp / "storage", tmp / "home"])
+            self._say(f"running: {command} (in a warm interpreter)")
+            return self._outcome(run(process=self.warm.start(call, env, project.directory)))
+        if self.warm is not None:
+            self.warm.discard()  # not for this command: a fresh process, as always
+        argv = self._sandboxed(command, tmp, extracted, project.directory)
+        self._say(f"running: {command}")
+        return self._outcome(run(argv=argv))
 
     # -- steps ---------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ computed on the flattened samples.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -15,8 +14,7 @@ import pandas as pd
 from scipy.stats import wasserstein_distance
 
 from dioptra import pyplugs
-
-log = logging.getLogger(__name__)
+from dioptra_builtins.metrics._registry import named_metrics
 
 
 def _flat_pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
@@ -129,15 +127,7 @@ def get_distance_metric_list(
     request naming a metric this testbed lacks still runs);
     :func:`get_distance_metric` itself raises on an unknown name.
     """
-
-    pairs = []
-    for item in request:
-        if item["func"] not in DISTANCE_METRICS_REGISTRY:
-            log.warning("skipping the unknown distance metric %r (%s)", item["func"],
-                        item.get("name"))
-            continue
-        pairs.append((item["name"], DISTANCE_METRICS_REGISTRY[item["func"]]))
-    return pairs
+    return named_metrics(request, DISTANCE_METRICS_REGISTRY, "distance")
 
 
 @pyplugs.register

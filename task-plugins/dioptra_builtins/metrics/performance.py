@@ -8,15 +8,13 @@ otherwise.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import numpy as np
 from sklearn import metrics as skm
 
 from dioptra import pyplugs
-
-log = logging.getLogger(__name__)
+from dioptra_builtins.metrics._registry import named_metrics
 
 
 def _labels(y) -> np.ndarray:
@@ -120,15 +118,7 @@ def get_performance_metric_list(
     request naming a metric this testbed lacks still runs);
     :func:`get_performance_metric` itself raises on an unknown name.
     """
-
-    pairs = []
-    for item in request:
-        if item["func"] not in PERFORMANCE_METRICS_REGISTRY:
-            log.warning("skipping the unknown performance metric %r (%s)", item["func"],
-                        item.get("name"))
-            continue
-        pairs.append((item["name"], PERFORMANCE_METRICS_REGISTRY[item["func"]]))
-    return pairs
+    return named_metrics(request, PERFORMANCE_METRICS_REGISTRY, "performance")
 
 
 @pyplugs.register
