@@ -50,6 +50,12 @@ BINARY = {"content": {"application/octet-stream": {"schema": {"type": "string",
                                                               "format": "binary"}}},
           "description": "the file's bytes"}
 
+# A report in the format asked for: JSON (the default), CSV or a self-contained HTML page.
+REPORT_FORMATS = {"content": {"application/json": {"schema": {"type": "object"}},
+                              "text/csv": {"schema": {"type": "string"}},
+                              "text/html": {"schema": {"type": "string"}}},
+                  "description": "the report, as ``format`` asks"}
+
 
 def _message_response(code: int) -> dict:
     return {

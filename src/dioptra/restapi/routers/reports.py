@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from dioptra.restapi.deps import ctx
+from dioptra.restapi.openapi import REPORT_FORMATS
 from dioptra.services import reports
 from dioptra.services.context import ServiceContext
 
@@ -20,7 +21,7 @@ def render(report: reports.Report, fmt: str) -> Response | dict:
     return report.as_json()
 
 
-@router.get("/")
+@router.get("/", responses={200: REPORT_FORMATS})
 def jobs_report(
     experimentId: int | None = Query(None, description="jobs of this experiment"),
     entryPoint: str | None = Query(None, description="jobs of this entry point"),
