@@ -20,7 +20,7 @@ from pathlib import Path
 import mlflow
 import pytest
 import requests
-from testbed import ServerProcess, free_port, need, unique
+from testbed import ServerProcess, free_port, need, processes_with, unique
 from workflows import echo_workflow, write_tar
 
 from dioptra.client import DioptraClient
@@ -248,7 +248,7 @@ def test_escapes_fail_and_jobs_still_report(guarded, tmp_path):
     assert not Path("/tmp", marker).exists()
     # Its daemon died with it.
     time.sleep(1.0)
-    assert not _processes_with(marker)
+    assert not processes_with(marker)
     # Its run was logged through its token; the token died with the job.
     run = requests.get(f"{guarded.url}/mlflow/api/2.0/mlflow/runs/get",
                        params={"run_id": escaped["mlflowRunId"]}, headers=_bearer(TOKEN),
@@ -268,18 +268,6 @@ def test_escapes_fail_and_jobs_still_report(guarded, tmp_path):
     assert "then" in str(result["processes"]) and int(result["processes"].split()[0]) < 200
     # Python turns SIGXFSZ into an error (a shell command would be killed by it).
     assert "wrote 64 MiB" not in log and "File too large" in log
-
-
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
 
 
 # -- in-process rules --------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from testbed import unique
+from testbed import processes_with, unique
 from workflows import write_tar
 
 from dioptra.client import DioptraClient
@@ -184,18 +184,6 @@ def test_warm_runs_like_a_fresh_python(sandbox, tmp_path):
             assert _same(hot_out, hot_dir) == _same(cold_out, cold_dir), command
 
 
-def _alive(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if marker.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
-
-
 @pytest.mark.parametrize("how", ["timeout", "cancel"])
 def test_timeout_and_cancel_kill_everything_the_job_started(sandbox, tmp_path, how):
     marker = "warm-child-" + uuid.uuid4().hex
@@ -215,9 +203,9 @@ def test_timeout_and_cancel_kill_everything_the_job_started(sandbox, tmp_path, h
     assert result.reason == ("timeout" if how == "timeout" else "cancelled")
     assert "started" in out
     deadline = time.monotonic() + 20
-    while _alive(marker) and time.monotonic() < deadline:
+    while processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _alive(marker) == []
+    assert processes_with(marker) == []
 
 
 def test_job_time_environment_wins_over_what_the_modules_saw_at_import(sandbox, tmp_path):

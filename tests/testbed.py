@@ -127,19 +127,27 @@ def start_worker(server_url: str, log_path: Path, *args: str, env: dict | None =
     return WorkerProcess(proc, log_path)
 
 
+def _command_lines() -> dict[int, bytes]:
+    """Every process's command line (NUL-separated, as /proc has it), by pid."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                found[int(entry.name)] = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue  # ended meanwhile
+    return found
+
+
+def processes_with(marker: str) -> list[int]:
+    """Pids of the processes whose command line contains ``marker``."""
+    return [pid for pid, line in _command_lines().items() if marker.encode() in line]
+
+
 def worker_pids(server_url: str) -> list[int]:
     """Pids of the `dioptra.worker` processes serving ``server_url`` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"dioptra.worker" in argv and server_url.encode() in argv:
-            found.append(int(entry.name))
-    return found
+    return [pid for pid, line in _command_lines().items()
+            if {b"dioptra.worker", server_url.encode()} <= set(line.split(b"\0"))]
 
 
 POSTGRES_ADMIN_URL = os.environ.get(
