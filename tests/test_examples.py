@@ -20,6 +20,7 @@ import pytest
 import yaml
 from testbed import unique
 
+from dioptra.client import DioptraClient
 from dioptra.contract.mlproject import load_project
 from dioptra.contract.pipeline import parse
 
@@ -258,3 +259,80 @@ def test_a_failed_job_fails_what_needs_it_and_shows_its_log(start_server):
     assert "missing.py" in text and "No such file" in text  # the tail of train's log
     assert _driver.finish_pipeline(outcome, server.url, out=lines.append) == 1
     assert "6 job(s) did not finish (6 job(s) failed)" in lines[-1]
+
+
+# -- warm start changes no result -----------------------------------------------------------
+
+WARM_MARK = "(in a warm interpreter)"  # what the worker writes to a warm job's log
+# Metrics that measure the machine, not the model: they differ between any two runs.
+WALL_CLOCK_METRICS = {"training_time_in_minutes"}
+
+
+def results(outcome: _driver.PipelineOutcome, client: mlflow.MlflowClient) -> dict:
+    """Every job's MLflow params and metrics, keyed by what the job is (stage, entry point,
+    parameters) with each run id replaced by the key of its run, so that two runs of the
+    same pipeline compare equal exactly when their numbers do."""
+    rows = {r["runId"]: r for r in outcome.report["rows"]}
+    runs = {run_id: client.get_run(run_id).data for run_id in rows}
+    keys: dict[str, str] = {}
+
+    def unlinked(value: str) -> str | None:
+        for run_id in rows:
+            if run_id in value:
+                if run_id not in keys:
+                    return None
+                value = value.replace(run_id, f"<{keys[run_id]}>")
+        return value
+
+    while len(keys) < len(rows):  # a run's key needs the keys of the runs it names
+        progress = False
+        for run_id, row in rows.items():
+            params = {k: unlinked(v) for k, v in sorted(runs[run_id].params.items())}
+            if run_id in keys or None in params.values():
+                continue
+            keys[run_id] = f"{row['stage']}/{row['entryPoint']}{params}"
+            progress = True
+        assert progress, f"runs that name each other: {sorted(set(rows) - set(keys))}"
+    found = {}
+    for run_id, row in rows.items():
+        assert row["status"] == "finished", row
+        metrics = {k: v for k, v in runs[run_id].metrics.items()
+                   if k not in WALL_CLOCK_METRICS}
+        report_metrics = {k: v for k, v in row["metrics"].items()
+                          if k not in WALL_CLOCK_METRICS}
+        assert report_metrics == metrics  # the report says what MLflow holds
+        found[keys[run_id]] = {"params": {k: unlinked(v) for k, v in runs[run_id].params.items()},
+                               "metrics": metrics}
+    return found
+
+
+@pytest.mark.slow
+def test_warm_start_changes_no_number(start_server, mlflow_uri):
+    """digits-evasion (reduced: 3 epochs, one budget, 6 jobs) on a server with warm start
+    and on one without: every job's params and metrics, and the report, are identical."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    servers = {"warm": start_server(workers=2),
+               "cold": start_server("--no-warm-start", workers=2)}
+    example = load_example("digits-evasion")
+
+    def run(mode: str):
+        lines: list[str] = []
+        outcome = example.run(servers[mode].url, experiment=unique(f"same-{mode}"),
+                              eps=(0.1,), epochs=3, out=lines.append)
+        assert outcome.ok, "\n".join(lines)
+        return outcome
+
+    with ThreadPoolExecutor(2) as pool:  # the two pipelines at once: half the wall time
+        outcomes = dict(zip(servers, pool.map(run, servers), strict=True))
+    client = mlflow.MlflowClient(mlflow_uri)
+    dioptra = {mode: DioptraClient(servers[mode].url) for mode in servers}
+    warm_jobs = {mode: sum(WARM_MARK in _driver.job_log(dioptra[mode], job["jobId"])
+                           for job in outcomes[mode].state["jobs"]) for mode in servers}
+    # the comparison means something only if the warm server's jobs did start warm
+    assert warm_jobs["warm"] > 0 and warm_jobs["cold"] == 0, warm_jobs
+    found = {mode: results(outcomes[mode], client) for mode in servers}
+    assert len(found["warm"]) == 6
+    assert found["warm"] == found["cold"]
+    assert outcomes["warm"].text == outcomes["cold"].text
+    assert "| 0.1 |" in outcomes["warm"].text
