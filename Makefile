@@ -23,6 +23,8 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[ml,dev,v0]"
+	@# MLflow's migrated empty database, copied into each new data dir (src/dioptra/mlflow_db.py)
+	-$(BIN)/python -m dioptra.mlflow_db
 	@touch $(STAMP)
 
 serve: install

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import requests
 
+from dioptra import mlflow_db
 from dioptra.processes import die_with_parent
 
 PREFIX = "/mlflow"  # where the API serves a private MLflow (UI and REST)
@@ -55,11 +56,18 @@ class MLflowServer:
         # Its job runner (huey consumers) is for MLflow's GenAI features: not needed here,
         # and it would double the start-up time.
         env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+        # A new database starts as a copy of the migrated template (mlflow_db.py), which
+        # spares MLflow its migrations; with no template yet, the MLflow process makes
+        # it first (once per MLflow schema), then execs the server.
+        db = root / "mlflow.db"
+        first = []
+        if not mlflow_db.seed(db) and not db.exists():
+            first = [sys.executable, "-m", "dioptra.mlflow_db", "--seed", str(db), "--"]
         # SIGTERM when this server dies, however it dies: the MLflow CLI passes it on to
         # its uvicorn, so no orphan keeps the port (start() runs in the main thread).
         cmd = [
-            *die_with_parent("TERM"), sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+            *die_with_parent("TERM"), *first, sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{db}",
             "--artifacts-destination", str(root / "artifacts"),
             "--host", self.host, "--port", str(self.port), "--workers", "1",
         ]

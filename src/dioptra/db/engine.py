@@ -54,6 +54,25 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+def head_revisions(versions_dir: Path) -> set[str] | None:
+    """The newest revisions of an Alembic versions folder, read from the files'
+    ``revision``/``down_revision`` lines without importing Alembic; None when a file does
+    not say its revision plainly."""
+    revisions, parents = set(), set()
+    for path in versions_dir.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        source = path.read_text()
+        found = re.search(_ASSIGNED.format("revision"), source, re.MULTILINE)
+        parent = re.search(_ASSIGNED.format("down_revision"), source, re.MULTILINE)
+        if found is None:
+            return None
+        revisions.add(found.group(1))
+        if parent is not None:
+            parents.add(parent.group(1))
+    return revisions - parents
+
+
 class Database:
     """The database of one server: engine, sessions and migrations."""
 
@@ -70,25 +89,17 @@ class Database:
         command.upgrade(alembic_config(self.engine), "head")
 
     def _at_head(self) -> bool:
-        """Whether the database is at the newest revision of the migration files (read
-        from their ``revision``/``down_revision`` lines; anything unclear says no, and
-        Alembic decides)."""
-        revisions, parents = set(), set()
-        for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
-            source = path.read_text()
-            found = re.search(_ASSIGNED.format("revision"), source, re.MULTILINE)
-            parent = re.search(_ASSIGNED.format("down_revision"), source, re.MULTILINE)
-            if found is None:
-                return False
-            revisions.add(found.group(1))
-            if parent is not None:
-                parents.add(parent.group(1))
+        """Whether the database is at the newest revision of the migration files (anything
+        unclear says no, and Alembic decides)."""
+        heads = head_revisions(MIGRATIONS_DIR / "versions")
+        if not heads:
+            return False
         try:
             with self.engine.connect() as connection:
                 current = set(connection.scalars(text("SELECT version_num FROM alembic_version")))
         except SQLAlchemyError:  # no such table: a fresh database
             return False
-        return bool(current) and current == revisions - parents
+        return bool(current) and current == heads
 
     @contextmanager
     def session(self) -> Iterator[Session]:
