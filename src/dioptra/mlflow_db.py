@@ -11,13 +11,11 @@ refuses it, and it adds its Default experiment at first start as on an empty dat
 The template is named after that revision (read from MLflow's migration files, without
 importing MLflow) and checked before every copy; any doubt and MLflow migrates as before.
 
-    python -m dioptra.mlflow_db                      # make the template (make install does)
-    python -m dioptra.mlflow_db --seed DB -- CMD...  # template, copy to DB, exec CMD
+    python -m dioptra.mlflow_db      # make the template now (make install does)
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib.util
 import os
@@ -118,22 +116,11 @@ def seed(db: Path) -> bool:
     return True
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    command = []
-    if "--" in argv:
-        at = argv.index("--")
-        argv, command = argv[:at], argv[at + 1:]
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=Path, help="copy the template to this new database")
-    args = parser.parse_args(argv)
+def main() -> int:
     made = make_template()
-    if args.seed is not None:
-        seed(args.seed)
-    if command:
-        os.execvp(command[0], command)  # e.g. the MLflow server, in this very process
     if made is None:
-        print("no template: MLflow will migrate each new database itself", file=sys.stderr)
+        print("no MLflow database template: MLflow will migrate each new database itself",
+              file=sys.stderr)
         return 1
     print(made)
     return 0

@@ -58,15 +58,15 @@ class MLflowServer:
         env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
         # A new database starts as a copy of the migrated template (mlflow_db.py), which
         # spares MLflow its migrations; with no template yet, the MLflow process makes
-        # it first (once per MLflow schema), then execs the server.
+        # it first (once per MLflow schema).
         db = root / "mlflow.db"
-        first = []
-        if not mlflow_db.seed(db) and not db.exists():
-            first = [sys.executable, "-m", "dioptra.mlflow_db", "--seed", str(db), "--"]
-        # SIGTERM when this server dies, however it dies: the MLflow CLI passes it on to
-        # its uvicorn, so no orphan keeps the port (start() runs in the main thread).
+        seed = [] if mlflow_db.seed(db) or db.exists() else ["--seed", str(db)]
+        # SIGTERM when this server dies, however it dies (start() runs in the main
+        # thread): no orphan keeps the port. mlflow_launch is `mlflow server` with its
+        # uvicorn in the same process (one import of MLflow instead of two).
         cmd = [
-            *die_with_parent("TERM"), *first, sys.executable, "-m", "mlflow", "server",
+            *die_with_parent("TERM"), sys.executable, "-m", "dioptra.mlflow_launch", *seed,
+            "server",
             "--backend-store-uri", f"sqlite:///{db}",
             "--artifacts-destination", str(root / "artifacts"),
             "--host", self.host, "--port", str(self.port), "--workers", "1",

@@ -1,5 +1,6 @@
-"""A new data dir's MLflow database starts as a copy of a migrated template (mlflow_db.py):
-MLflow, the real server, takes it without migrating, and a doubtful template is not used."""
+"""The embedded MLflow server: one interpreter (mlflow_launch.py), and a new data dir's
+database starts as a copy of a migrated template (mlflow_db.py) that MLflow, the real
+server, takes without migrating; a doubtful template is not used."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ def test_a_new_data_dir_starts_from_the_template_and_works(tmp_path, cache):
         servers[1].wait_ready()
         log = (tmp_path / "second" / "mlflow" / "server.log").read_text()
         assert MIGRATING not in log, log
+        # uvicorn serves in the process started (setpriv execs): no second interpreter
+        assert f"Started server process [{servers[1].proc.pid}]" in log, log
         client = mlflow.MlflowClient(servers[1].uri)
         assert client.get_experiment("0").name == "Default"  # made at start, as on an empty db
         experiment = client.create_experiment("from-template")
