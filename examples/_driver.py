@@ -209,7 +209,7 @@ def run_pipeline(
         raise RuntimeError(f"{state.get('message', state)}\n{problems}".rstrip())
     out(f"pipeline {state['pipelineId']}: {len(state['jobs'])} jobs in "
         f"{len(state['stages'])} stages")
-    state = client.wait_for_pipeline(state["pipelineId"], poll_s=1.0,
+    state = client.wait_for_pipeline(state["pipelineId"], poll_s=0.25,
                                      on_state=StageProgress(out))
     report = client.get_pipeline_report(state["pipelineId"])
     last = [j for j in state["jobs"] if j["stage"] == state["stages"][-1]["name"]]
