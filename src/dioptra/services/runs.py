@@ -21,6 +21,9 @@ def _run_id(job: Job) -> str:
 
 
 def _mlflow_call(call, *args, **kwargs):
+    from dioptra.services.tracking import import_mlflow
+
+    import_mlflow()
     from mlflow.exceptions import MlflowException
 
     try:

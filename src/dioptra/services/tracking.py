@@ -51,6 +51,22 @@ class Readiness:
             return f"The MLflow tracking server failed to start: {self.failure}"
         return STARTING
 
+
+_IMPORTING = threading.Lock()
+
+
+def import_mlflow() -> None:
+    """Import MLflow's client side once, one thread at a time: call it before any
+    ``from mlflow ...`` here. Two threads importing MLflow at once (the reaper's start-up
+    tagging, a request that MLflow's readiness just released) can meet inside its
+    circular imports, and one gets "cannot import name ... from partially initialized
+    module"."""
+    with _IMPORTING:
+        import mlflow.entities  # noqa: F401
+        import mlflow.exceptions  # noqa: F401
+        from mlflow import MlflowClient  # noqa: F401
+
+
 # MLflow 3's UI picks an experiment's view from this tag: without it, it guesses and may
 # open the GenAI view (traces, prompts); this value opens the runs table.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -78,11 +94,13 @@ class Tracking:
     @functools.cached_property
     def _client(self):
         # Imported here: mlflow takes seconds to import and only this needs it.
+        import_mlflow()
         from mlflow import MlflowClient
 
         return MlflowClient(tracking_uri=self.local_uri)
 
     def create_experiment(self, name: str) -> int:
+        import_mlflow()
         from mlflow.exceptions import MlflowException
 
         try:
@@ -103,6 +121,7 @@ class Tracking:
             raise BadGateway(f"The MLflow Tracking backend cannot be reached: {exc}") from exc
 
     def rename_experiment(self, experiment_id: int, new_name: str) -> None:
+        import_mlflow()
         from mlflow.exceptions import MlflowException
 
         try:
@@ -120,6 +139,7 @@ class Tracking:
 
     def delete_experiment(self, experiment_id: int, name: str) -> None:
         """Delete in MLflow, first renaming it so that the name can be registered again."""
+        import_mlflow()
         from mlflow.exceptions import MlflowException
 
         try:
@@ -132,6 +152,7 @@ class Tracking:
     def tag_kind(self, experiment_ids: set[int]) -> list[int]:
         """Give those of ``experiment_ids`` that lack it the experiment-kind tag (for
         experiments made before the testbed set it); returns the ids it tagged."""
+        import_mlflow()
         from mlflow.entities import ViewType
 
         tagged = []
