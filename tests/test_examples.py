@@ -18,7 +18,7 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
-from testbed import unique
+from testbed import ServerProcess, free_port, unique
 
 from dioptra.client import DioptraClient
 from dioptra.contract.mlproject import load_project
@@ -144,8 +144,20 @@ def test_every_example_is_complete(name):
 
 # -- end to end -----------------------------------------------------------------------------
 
-def run_pipeline_example(name: str, start_server, **kwargs) -> _driver.PipelineOutcome:
-    server = start_server(workers=2)
+@pytest.fixture(scope="module")
+def examples_server(tmp_path_factory, mlflow_uri) -> ServerProcess:
+    """One server with two workers for all the example pipelines (each in its own
+    experiment): one start and one warm-up of its workers instead of one per test."""
+    server = ServerProcess(tmp_path_factory.mktemp("examples") / "data", free_port(),
+                           ["--mlflow-tracking-uri", mlflow_uri, "--workers", "2"])
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def run_pipeline_example(name: str, server: ServerProcess, **kwargs
+                         ) -> _driver.PipelineOutcome:
     lines: list[str] = []
     outcome = load_example(name).run(server.url, experiment=unique(name), out=lines.append,
                                      **kwargs)
@@ -165,8 +177,8 @@ def artifacts(client, run_id: str) -> set[str]:
 
 
 @pytest.mark.slow
-def test_digits_evasion(start_server, mlflow_uri):
-    outcome = run_pipeline_example("digits-evasion", start_server)
+def test_digits_evasion(examples_server, mlflow_uri):
+    outcome = run_pipeline_example("digits-evasion", examples_server)
     client = mlflow.MlflowClient(mlflow_uri)
     # the claims, against the report stage's row of the server's report table ...
     metrics = check_claims("digits-evasion", outcome.metrics("report"))
@@ -198,8 +210,8 @@ def test_digits_evasion(start_server, mlflow_uri):
 
 
 @pytest.mark.slow
-def test_digits_defenses(start_server, mlflow_uri):
-    outcome = run_pipeline_example("digits-defenses", start_server)
+def test_digits_defenses(examples_server, mlflow_uri):
+    outcome = run_pipeline_example("digits-defenses", examples_server)
     client = mlflow.MlflowClient(mlflow_uri)
     check_claims("digits-defenses", outcome.metrics("report"))
     assert {"defenses.csv", "defenses.md", "accuracy_by_defense.png"} <= artifacts(
@@ -216,8 +228,8 @@ def test_digits_defenses(start_server, mlflow_uri):
 
 
 @pytest.mark.slow
-def test_digits_privacy(start_server, mlflow_uri):
-    outcome = run_pipeline_example("digits-privacy", start_server)
+def test_digits_privacy(examples_server, mlflow_uri):
+    outcome = run_pipeline_example("digits-privacy", examples_server)
     client = mlflow.MlflowClient(mlflow_uri)
     check_claims("digits-privacy", outcome.metrics("report"))
     assert {"inverted.npz", "model_inversion.png"} <= artifacts(
@@ -229,8 +241,8 @@ def test_digits_privacy(start_server, mlflow_uri):
 
 
 @pytest.mark.slow
-def test_digits_poisoning(start_server, mlflow_uri):
-    outcome = run_pipeline_example("digits-poisoning", start_server)
+def test_digits_poisoning(examples_server, mlflow_uri):
+    outcome = run_pipeline_example("digits-poisoning", examples_server)
     client = mlflow.MlflowClient(mlflow_uri)
     check_claims("digits-poisoning", outcome.metrics("evaluate"))
     poison = outcome.metrics("poison")
@@ -240,8 +252,8 @@ def test_digits_poisoning(start_server, mlflow_uri):
 
 
 @pytest.mark.slow
-def test_a_failed_job_fails_what_needs_it_and_shows_its_log(start_server):
-    server = start_server(workers=2)
+def test_a_failed_job_fails_what_needs_it_and_shows_its_log(examples_server):
+    server = examples_server
 
     def change(definition):
         # A script entry point that is not in the archive: `python missing.py` fails at once.
@@ -307,13 +319,12 @@ def results(outcome: _driver.PipelineOutcome, client: mlflow.MlflowClient) -> di
 
 
 @pytest.mark.slow
-def test_warm_start_changes_no_number(start_server, mlflow_uri):
+def test_warm_start_changes_no_number(examples_server, start_server, mlflow_uri):
     """digits-evasion (reduced: 3 epochs, one budget, 6 jobs) on a server with warm start
     and on one without: every job's params and metrics, and the report, are identical."""
     from concurrent.futures import ThreadPoolExecutor
 
-    servers = {"warm": start_server(workers=2),
-               "cold": start_server("--no-warm-start", workers=2)}
+    servers = {"warm": examples_server, "cold": start_server("--no-warm-start", workers=2)}
     example = load_example("digits-evasion")
 
     def run(mode: str):
