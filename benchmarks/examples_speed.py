@@ -46,6 +46,14 @@ def python_of(root: Path) -> str:
     return sys.executable if root == ROOT else str(root / ".venv" / "bin" / "python")
 
 
+def try_demo(data_dir: Path, env: dict[str, str], root: Path) -> dict[str, float] | None:
+    try:
+        return run_demo(data_dir, env, root)
+    except RuntimeError as exc:
+        print(f"  ({exc}; counted as failed)", flush=True)
+        return None
+
+
 def run_demo(data_dir: Path, env: dict[str, str], root: Path = ROOT) -> dict[str, float]:
     """Seconds of each phase of one examples/demo.py run (RuntimeError if it failed)."""
     cmd = [python_of(root), "-u", str(root / "examples" / "demo.py"), "--data-dir",
@@ -75,12 +83,20 @@ def run_demo(data_dir: Path, env: dict[str, str], root: Path = ROOT) -> dict[str
     return phases
 
 
-def show(label: str, runs: list[dict[str, float]], reference: float | None) -> float:
+def show(label: str, runs: list[dict[str, float] | None], reference: float | None
+         ) -> float | None:
+    failed = runs.count(None)
+    runs = [r for r in runs if r is not None]
+    if not runs:
+        print(f"  {label:34} every run failed", flush=True)
+        return None
     median = {k: statistics.median(r[k] for r in runs) for k in (*PHASES, "total")}
     parts = "  ".join(f"{p} {median[p]:5.1f}" for p in PHASES)
     ratio = f"  = {ISSUE_S['demo'] / median['total']:.2f}x faster than the issue's 65 s"
     if reference is not None:
         ratio += f", {reference / median['total']:.2f}x warm-off"
+    if failed:
+        ratio += f" ({failed} run(s) failed)"
     print(f"  {label:34} total {median['total']:5.1f} s  ({parts}){ratio}", flush=True)
     return median["total"]
 
@@ -118,10 +134,10 @@ def main() -> None:
             for name, env in configs.items():
                 data_dir = Path(tmp) / f"{name.replace(' ', '_')}-{round_}"
                 results.setdefault(f"{name}, fresh data dir", []).append(
-                    run_demo(data_dir, env, root))
+                    try_demo(data_dir, env, root))
                 if "template" not in name:
                     results.setdefault(f"{name}, existing data dir", []).append(
-                        run_demo(data_dir, env, root))
+                        try_demo(data_dir, env, root))
     print(f"examples/demo.py (digits-evasion, 18 jobs), median of {args.rounds}, seconds:")
     for kind in ("fresh", "existing"):
         off = show(f"warm start off, {kind} data dir",
