@@ -89,3 +89,19 @@ def test_a_doubtful_template_is_not_used(tmp_path, cache):
     assert not mlflow_db.seed(tmp_path / "other.db")
     assert mlflow_db.make_template() == template  # remade
     assert mlflow_db.seed(tmp_path / "other.db")
+
+
+def test_no_template_when_the_cache_cannot_be_made(tmp_path, monkeypatch):
+    """A cache folder that cannot be created: no template, and MLflow migrates the new
+    database itself, as before."""
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv(mlflow_db.CACHE_ENV, str(tmp_path / "file" / "cache"))
+    assert mlflow_db.make_template() is None
+    server = MLflowServer(tmp_path / "data")
+    try:
+        server.start()
+        server.wait_ready()
+        assert MIGRATING in (tmp_path / "data" / "mlflow" / "server.log").read_text()
+        assert mlflow.MlflowClient(server.uri).get_experiment("0").name == "Default"
+    finally:
+        server.stop()

@@ -76,9 +76,9 @@ def make_template() -> Path | None:
     path = template_path(head)
     if revision_of(path) == head:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         from mlflow.store.db import utils
 
         engine = utils.create_sqlalchemy_engine_with_retry(f"sqlite:///{tmp}")
@@ -93,7 +93,8 @@ def make_template() -> Path | None:
     except Exception:  # noqa: BLE001 - no template then; MLflow migrates as before
         return None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def seed(db: Path) -> bool:
@@ -112,7 +113,8 @@ def seed(db: Path) -> bool:
             return False
         os.replace(tmp, db)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return True
 
 
