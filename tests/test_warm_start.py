@@ -25,8 +25,8 @@ from workflows import write_tar
 
 from dioptra.client import DioptraClient
 from dioptra.contract.mlproject import MLprojectError, load_project
+from dioptra.worker import forks, warm
 from dioptra.worker import main as worker_main
-from dioptra.worker import warm
 from dioptra.worker.execute import entry_point_environment
 from dioptra.worker.runner import RunResult, run_command
 from dioptra.worker.sandbox import from_environment
@@ -88,6 +88,17 @@ def sandbox():
     return from_environment()
 
 
+# Both ways of warm start: a fork of the worker's fork server (the default where the
+# sandbox allows it), and one interpreter prepared per job.
+@pytest.fixture(params=["fork", "prepared"])
+def pool_class(request, sandbox):
+    if request.param == "fork":
+        if not forks.forking(sandbox):
+            pytest.skip("this worker cannot fork jobs (bubblewrap without root)")
+        return forks.ForkPool
+    return warm.WarmPool
+
+
 def _workflow(folder: Path, scripts: dict[str, str]) -> Path:
     project = folder / "workflow"
     for name, text in scripts.items():
@@ -113,15 +124,15 @@ def _cold(sandbox, root: Path, command: str, scripts: dict[str, str], job_vars: 
     return result, "".join(out), folder
 
 
-def _warm(sandbox, root: Path, command: str, scripts: dict[str, str], job_vars: dict,
-          preload=("json",), spawn_env: dict | None = None, timeout_s: float | None = 60,
-          cancel=lambda: False) -> tuple[RunResult, str, Path]:
+def _warm(pool_class, sandbox, root: Path, command: str, scripts: dict[str, str],
+          job_vars: dict, preload=("json",), spawn_env: dict | None = None,
+          timeout_s: float | None = 60, cancel=lambda: False) -> tuple[RunResult, str, Path]:
     """As execute.py runs a job in a prepared interpreter."""
 
     def environment(plugins: Path, home: Path) -> dict[str, str]:
         return {**entry_point_environment(plugins, home, root, {}), **(spawn_env or {})}
 
-    pool = warm.WarmPool(root, sandbox, environment, preload=list(preload))
+    pool = pool_class(root, sandbox, environment, preload=list(preload))
     pool.prepare()
     interpreter = pool.take()
     assert interpreter is not None
@@ -139,6 +150,7 @@ def _warm(sandbox, root: Path, command: str, scripts: dict[str, str], job_vars: 
         return result, "".join(out), folder
     finally:
         interpreter.discard()
+        pool.close()
 
 
 def _same(text: str, folder: Path) -> str:
@@ -162,12 +174,12 @@ def test_plain_python_commands_and_the_rest():
         assert warm.plain_python(command) is None, command
 
 
-def test_warm_runs_like_a_fresh_python(sandbox, tmp_path):
+def test_warm_runs_like_a_fresh_python(pool_class, sandbox, tmp_path):
     root = tmp_path / "work"
     root.mkdir()
     for command in CASES:
         cold, cold_out, cold_dir = _cold(sandbox, root, command, SCRIPTS, JOB_VARS)
-        hot, hot_out, hot_dir = _warm(sandbox, root, command, SCRIPTS, JOB_VARS)
+        hot, hot_out, hot_dir = _warm(pool_class, sandbox, root, command, SCRIPTS, JOB_VARS)
         assert (hot.reason, hot.returncode) == (cold.reason, cold.returncode), (command, hot_out)
         if command.startswith("python probe.py"):
             seen_cold = json.loads(_same(cold_out.splitlines()[0], cold_dir))
@@ -185,7 +197,8 @@ def test_warm_runs_like_a_fresh_python(sandbox, tmp_path):
 
 
 @pytest.mark.parametrize("how", ["timeout", "cancel"])
-def test_timeout_and_cancel_kill_everything_the_job_started(sandbox, tmp_path, how):
+def test_timeout_and_cancel_kill_everything_the_job_started(pool_class, sandbox, tmp_path,
+                                                            how):
     marker = "warm-child-" + uuid.uuid4().hex
     scripts = {"spawn.py": (
         "import subprocess, sys, time\n"
@@ -195,10 +208,10 @@ def test_timeout_and_cancel_kill_everything_the_job_started(sandbox, tmp_path, h
     )}
     begun = time.monotonic()
     if how == "timeout":
-        result, out, _ = _warm(sandbox, tmp_path, "python spawn.py", scripts, JOB_VARS,
+        result, out, _ = _warm(pool_class, sandbox, tmp_path, "python spawn.py", scripts, JOB_VARS,
                                timeout_s=3)
     else:
-        result, out, _ = _warm(sandbox, tmp_path, "python spawn.py", scripts, JOB_VARS,
+        result, out, _ = _warm(pool_class, sandbox, tmp_path, "python spawn.py", scripts, JOB_VARS,
                                cancel=lambda: time.monotonic() - begun > 3)
     assert result.reason == ("timeout" if how == "timeout" else "cancelled")
     assert "started" in out
@@ -208,7 +221,8 @@ def test_timeout_and_cancel_kill_everything_the_job_started(sandbox, tmp_path, h
     assert processes_with(marker) == []
 
 
-def test_job_time_environment_wins_over_what_the_modules_saw_at_import(sandbox, tmp_path):
+def test_job_time_environment_wins_over_what_the_modules_saw_at_import(pool_class, sandbox,
+                                                                      tmp_path):
     # mlflow and torch are imported before the job's variables exist: they must still
     # follow them, as after a fresh import.
     script = {"show.py": (
@@ -218,7 +232,7 @@ def test_job_time_environment_wins_over_what_the_modules_saw_at_import(sandbox, 
     )}
     job_vars = {**JOB_VARS, "OMP_NUM_THREADS": "1",
                 "MLFLOW_TRACKING_URI": "http://127.0.0.1:9/job-only"}
-    result, out, _ = _warm(sandbox, tmp_path, "python show.py", script, job_vars,
+    result, out, _ = _warm(pool_class, sandbox, tmp_path, "python show.py", script, job_vars,
                            preload=("mlflow", "torch"), spawn_env={"OMP_NUM_THREADS": "2"})
     assert result.returncode == 0, out
     seen = json.loads(out.strip().splitlines()[-1])
