@@ -29,7 +29,7 @@ from dioptra.worker import forks, warm
 from dioptra.worker import main as worker_main
 from dioptra.worker.execute import entry_point_environment
 from dioptra.worker.runner import RunResult, run_command
-from dioptra.worker.sandbox import from_environment
+from dioptra.worker.sandbox import Limits, Sandbox, from_environment
 from dioptra.worker.v0_environment import lay_out_plugin_dir
 
 JOB_VARS = {"MLFLOW_RUN_ID": "run-" + uuid.uuid4().hex, "MLFLOW_TRACKING_URI": "file:///nowhere",
@@ -346,4 +346,73 @@ def test_unused_interpreters_go_away(sandbox, tmp_path):
     assert pool._next is not None
     pool.close()
     assert not interpreter.folder.exists() and list(tmp_path.iterdir()) == []
+    assert subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0
+
+
+def test_forked_without_a_sandbox_runs_like_a_fresh_python(tmp_path):
+    bare = Sandbox(False, "switched off for this test", Limits())
+    root = tmp_path / "work"
+    root.mkdir()
+    for command in ("python probe.py a 'b c'", "python code.py", "python raises.py",
+                    "python signal.py", "python -m pkg.tool x y"):
+        cold, cold_out, cold_dir = _cold(bare, root, command, SCRIPTS, JOB_VARS)
+        hot, hot_out, hot_dir = _warm(forks.ForkPool, bare, root, command, SCRIPTS, JOB_VARS)
+        assert (hot.reason, hot.returncode) == (cold.reason, cold.returncode), (command, hot_out)
+        if command.startswith("python probe.py"):
+            seen_cold = json.loads(_same(cold_out.splitlines()[0], cold_dir))
+            seen_warm = json.loads(_same(hot_out.splitlines()[0], hot_dir))
+            assert seen_warm == seen_cold
+        else:
+            assert _same(hot_out, hot_dir) == _same(cold_out, cold_dir), command
+
+
+THREAD_AT_IMPORT = "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), " \
+    "daemon=True).start()\n"
+
+
+def test_a_server_with_threads_is_never_forked(sandbox, tmp_path):
+    # A module that starts a thread when imported: forking then could deadlock, so the
+    # pool says so and prepares one interpreter per job instead; the job runs all the same.
+    root = tmp_path / "work"
+    modules = root / "modules"  # where the fork server's sandbox shows it
+    modules.mkdir(parents=True)
+    (modules / "threaded_at_import.py").write_text(THREAD_AT_IMPORT)
+    pool = forks.ForkPool(root, sandbox, lambda p, h: {
+        **entry_point_environment(p, h, root, {}), "PYTHONPATH": str(modules)},
+        preload=["threaded_at_import"])
+    try:
+        pool.prepare()
+        pool.wait_ready(120, lambda: False)
+        assert pool.server is not None and pool.server.state().startswith("unforkable 2")
+        interpreter = pool.take()  # notices, and prepares an interpreter of its own instead
+        assert isinstance(interpreter, warm.WarmInterpreter) and pool.server is None
+        try:
+            project = _workflow(interpreter.folder, SCRIPTS)
+            sandbox.give(interpreter.uid, [project])
+            env = entry_point_environment(interpreter.folder / "plugins",
+                                          interpreter.folder / "home", root, JOB_VARS)
+            process = interpreter.start(warm.plain_python("python code.py"), env, project)
+            out: list[str] = []
+            result = run_command("python code.py", project, env, 60, out.append,
+                                 lambda: False, process=process)
+            assert (result.reason, result.returncode) == ("exited", 3)
+            assert "".join(out) == "before\n"
+        finally:
+            interpreter.remove()
+    finally:
+        pool.close()
+
+
+def test_the_fork_server_goes_with_its_pool(sandbox, tmp_path):
+    pool = forks.ForkPool(tmp_path, sandbox, lambda p, h: entry_point_environment(
+        p, h, tmp_path, {}), preload=["json"])
+    pool.prepare()
+    pool.wait_ready(60, lambda: False)
+    assert pool.server is not None and pool.server.ready_rss_kb() > 1_000
+    pid = pool.server.process.pid
+    ticket = pool.take()
+    assert ticket is not None and ticket.folder.is_dir()
+    ticket.remove()
+    pool.close()
+    assert list(tmp_path.iterdir()) == []
     assert subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0
