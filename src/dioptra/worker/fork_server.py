@@ -84,10 +84,9 @@ def serve(sock_fd, state, preloaded, boot):
             continue
         pid = os.fork()
         if pid == 0:
-            keep = (output, status)
-            for fd in (sock.fileno(), wake_r, wake_w, *leaders.values()):
-                if fd not in keep:
-                    os.close(fd)
+            os.close(sock.detach())  # detached: its object can never close a reused number
+            for fd in (wake_r, wake_w, *leaders.values()):
+                os.close(fd)
             job = json.loads(message)
             job["preloaded"] = preloaded
             _leader(job, output, status, state, boot, jail)

@@ -133,9 +133,9 @@ class ForkServer:
         """Alive and not known to be unable to fork (it may still be importing)."""
         return self.state() in ("starting",) or self.state().startswith("ready")
 
-    def fork(self, job: Mapping, wait_s: float = 600) -> ForkedProcess:
+    def fork(self, job: Mapping, wait_s: float = 120) -> ForkedProcess:
         """Start ``job`` (as ``fork_server`` takes it) in a fresh fork; waits while the
-        server is still importing."""
+        server is still importing (at most ``wait_s``: then the job starts cold)."""
         state = self.state(wait_s)
         if not state.startswith("ready"):
             raise ForkFailed(f"the fork server is not ready ({state})")
