@@ -84,12 +84,15 @@ def serve(sock_fd, state, preloaded, boot):
             continue
         pid = os.fork()
         if pid == 0:
-            os.close(sock.detach())  # detached: its object can never close a reused number
-            for fd in (wake_r, wake_w, *leaders.values()):
-                os.close(fd)
-            job = json.loads(message)
-            job["preloaded"] = preloaded
-            _leader(job, output, status, state, boot, jail)
+            try:  # never back into this loop: the child is the job's, whatever happens
+                os.close(sock.detach())  # detached: it can never close a reused number
+                for fd in (wake_r, wake_w, *leaders.values()):
+                    os.close(fd)
+                job = json.loads(message)
+                job["preloaded"] = preloaded
+                _leader(job, output, status, state, boot, jail)
+            finally:
+                os._exit(125)
         os.close(output)
         leaders[pid] = status
 
