@@ -5,6 +5,7 @@ server, takes without migrating; a doubtful template is not used."""
 from __future__ import annotations
 
 import sqlite3
+import sys
 
 import mlflow
 import pytest
@@ -105,3 +106,19 @@ def test_no_template_when_the_cache_cannot_be_made(tmp_path, monkeypatch):
         assert mlflow.MlflowClient(server.uri).get_experiment("0").name == "Default"
     finally:
         server.stop()
+
+
+def test_only_a_one_worker_uvicorn_runs_in_the_launcher():
+    from dioptra import mlflow_launch
+
+    python = sys.executable
+    assert mlflow_launch._one_uvicorn_worker([python, "-m", "uvicorn", "--workers", "1", "a:b"])
+    assert mlflow_launch._one_uvicorn_worker([python, "-m", "uvicorn", "a:b"])
+    for other in ([python, "-m", "uvicorn", "--workers", "4", "a:b"],
+                  [python, "-m", "uvicorn", "--reload", "a:b"],
+                  [python, "-m", "gunicorn", "a:b"], ["uvicorn", "a:b"]):
+        assert not mlflow_launch._one_uvicorn_worker(other), other
+    args = ["server", "--static-prefix", "/mlflow", "--port=5"]
+    assert mlflow_launch._option(args, "--static-prefix") == "/mlflow"
+    assert mlflow_launch._option(args, "--port") == "5"
+    assert mlflow_launch._option(args, "--host") is None
