@@ -396,7 +396,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-warm-start",
         action="store_true",
         help="start every job's entry point in a fresh interpreter (default: a plain "
-        "`python script.py` runs in one prepared in advance; also $DIOPTRA_WARM_START=0)",
+        "`python script.py` runs in a fork of an interpreter that imported the ML stack "
+        "once; also $DIOPTRA_WARM_START=0)",
     )
     parser.add_argument(
         "--once", action="store_true", help="burst mode: exit as soon as no job is waiting"
