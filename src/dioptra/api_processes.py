@@ -45,7 +45,9 @@ class ApiProcesses:
     def _spawn(self, index: int) -> subprocess.Popen:
         fd = self.sock.fileno()
         proc = subprocess.Popen(
-            [*die_with_parent("TERM"), sys.executable, "-m", "dioptra.api_child"],
+            # --serving: only for ps and /proc, to tell which server a process belongs to.
+            [*die_with_parent("TERM"), sys.executable, "-m", "dioptra.api_child",
+             "--serving", self.payload["server_url"]],
             stdin=subprocess.PIPE, pass_fds=(fd,),
         )
         proc.stdin.write(json.dumps({**self.payload, "fd": fd, "index": index}).encode())

@@ -282,6 +282,7 @@ class TestbedServer:
             "embedded_instance": self.ctx.embedded_instance,
             "mlflow_socket": self.mlflow_socket,
             "run_dir": str(self.run_dir),
+            "server_url": self.settings.server_url,
         }
         started = False
         try:
