@@ -174,3 +174,24 @@ def test_the_direct_json_is_the_bytes_json_dumps_gives():
     assert fast_json.queue((1, None, None, "x")) == json.dumps(
         schemas.queue(_Queue(1, None, None, "x")), separators=(",", ":"))
     assert fast_json.array(["1", "2"]) == b"[1,2]" and fast_json.array([]) == b"[]"
+
+
+def test_the_cached_renderings_answer_the_v0_shapes(bed):
+    """The lists and the lookups served from the renderings, after each kind of change."""
+    api = bed.api
+    [experiment] = api.get("/api/v0/experiment/").json()
+    assert experiment["name"] == "exp" and set(experiment) == {
+        "experimentId", "createdOn", "lastModified", "name"}
+    [cpu] = api.get("/api/v0/queue/").json()
+    assert api.get(f"/api/v0/queue/{cpu['queueId']}").json() == cpu
+    gpu = api.post("/api/v0/queue/", json={"name": "gpu"}).json()
+    assert [q["name"] for q in api.get("/api/v0/queue/").json()] == ["cpu", "gpu"]
+    assert api.put(f"/api/v0/queue/{gpu['queueId']}/lock").status_code == 200
+    assert [q["name"] for q in api.get("/api/v0/queue/").json()] == ["cpu"]
+    assert api.get(f"/api/v0/queue/{gpu['queueId']}").json() == gpu  # locked: still found
+    assert api.delete(f"/api/v0/queue/{gpu['queueId']}").json()["id"] == [gpu["queueId"]]
+    missing = api.get(f"/api/v0/queue/{gpu['queueId']}")
+    assert missing.status_code == 404
+    assert missing.json() == {"message": "Not Found - The requested queue does not exist"}
+    assert api.get("/api/v0/queue/0").status_code == 404
+    assert api.get(f"/api/v0/queue/{2**63}").status_code in (400, 404, 422)
