@@ -65,11 +65,13 @@ def two_processes(start_server):
     return server
 
 
-def connections_on_both(server, count: int = 16) -> list[requests.Session]:
+def connections_on_both(server, count: int = 16, headers: dict | None = None
+                        ) -> list[requests.Session]:
     """Kept-alive connections, until both API processes hold some."""
     for _ in range(5):
         sessions = [requests.Session() for _ in range(count)]
         for session in sessions:
+            session.headers.update(headers or {})
             session.get(f"{server.url}/api/v0/queue/", timeout=30).raise_for_status()
         served = _established_to(server.port)
         if all(_socket_inodes(pid) & served for pid in api_processes(server)):
@@ -143,3 +145,23 @@ def test_the_api_processes_die_with_a_killed_server(two_processes):
         time.sleep(0.2)
     assert api_processes(server) == []
     assert alive(children) == []
+
+
+def test_a_login_holds_in_both_processes_and_a_logout_ends_it_in_both(start_server):
+    token = "processes-" + unique("token")
+    server = start_server(env={"DIOPTRA_API_WORKERS": "2", "DIOPTRA_API_TOKEN": token})
+    sessions = connections_on_both(server, headers={"Authorization": f"Bearer {token}"})
+    login = requests.post(f"{server.url}/login", data={"token": token},
+                          allow_redirects=False, timeout=30)
+    assert login.status_code == 303
+    # Sent by hand: the cookie is Secure, which requests keeps for HTTPS.
+    cookie = {"Cookie": f"dioptra_session={login.cookies['dioptra_session']}"}
+    for session in sessions:
+        del session.headers["Authorization"]
+        assert session.get(f"{server.url}/api/v0/queue/", timeout=30).status_code == 401
+        assert session.get(f"{server.url}/api/v0/queue/", headers=cookie,
+                           timeout=30).status_code == 200
+    requests.post(f"{server.url}/logout", headers=cookie, allow_redirects=False, timeout=30)
+    for session in sessions:
+        assert session.get(f"{server.url}/api/v0/queue/", headers=cookie,
+                           timeout=30).status_code == 401
