@@ -88,7 +88,10 @@ def _dispatcher(settings: Settings, wakeup: WakeUp) -> Dispatchers:
 
 
 def main() -> int:
-    payload = json.loads(sys.stdin.read())
+    handed = sys.stdin.read()  # the application is imported by now: wait for the settings
+    if not handed:
+        return 0  # the server stopped before it handed them over
+    payload = json.loads(handed)
     settings = Settings(**payload["settings"])
     logs.configure(settings.log_level, payload["log_format"])
     run_dir = Path(payload["run_dir"])

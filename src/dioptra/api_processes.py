@@ -34,32 +34,49 @@ class ApiProcessesFailed(RuntimeError):
 
 
 class ApiProcesses:
-    def __init__(self, count: int, sock: socket.socket, payload: dict) -> None:
+    """``start()`` early: the processes import the application while the main process
+    migrates the database and starts the dispatch; ``run()`` then hands them their
+    settings, which they wait for on stdin before serving."""
+
+    def __init__(self, count: int, sock: socket.socket) -> None:
         self.count = count
         self.sock = sock
-        self.payload = payload
+        self.payload: dict = {}
         self.procs: dict[int, subprocess.Popen] = {}
         self._started: dict[int, float] = {}
         self._quick_crashes: dict[int, int] = {}
 
     def _spawn(self, index: int) -> subprocess.Popen:
         fd = self.sock.fileno()
-        proc = subprocess.Popen(
-            # --serving: only for ps and /proc, to tell which server a process belongs to.
+        self._started[index] = time.monotonic()
+        return subprocess.Popen(
             [*die_with_parent("TERM"), sys.executable, "-m", "dioptra.api_child",
-             "--serving", self.payload["server_url"]],
+             # Only for ps and /proc: which server the process belongs to.
+             "--serving", self.payload.get("server_url", "")],
             stdin=subprocess.PIPE, pass_fds=(fd,),
         )
-        proc.stdin.write(json.dumps({**self.payload, "fd": fd, "index": index}).encode())
-        proc.stdin.close()
-        self._started[index] = time.monotonic()
-        return proc
 
-    def run(self, stop: threading.Event) -> None:
-        """Start the processes and keep them up until ``stop`` is set (main thread)."""
+    def _hand_over(self, index: int) -> None:
+        proc = self.procs[index]
         try:
-            for index in range(self.count):
-                self.procs[index] = self._spawn(index)
+            proc.stdin.write(json.dumps({**self.payload, "fd": self.sock.fileno(),
+                                         "index": index}).encode())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # it died meanwhile: the watch below restarts it
+
+    def start(self, server_url: str) -> None:
+        """From the main thread (see above)."""
+        self.payload = {"server_url": server_url}
+        for index in range(self.count):
+            self.procs[index] = self._spawn(index)
+
+    def run(self, stop: threading.Event, payload: dict) -> None:
+        """Hand over the settings and keep the processes up until ``stop`` is set."""
+        self.payload = payload
+        try:
+            for index in self.procs:
+                self._hand_over(index)
             while not stop.wait(0.2):
                 for index, proc in list(self.procs.items()):
                     if proc.poll() is not None and not stop.is_set():
@@ -76,6 +93,7 @@ class ApiProcesses:
                 f"{CRASH_WINDOW_S:g}s of its start; stopping the server")
         log.warning("API process %d exited with %s; restarting it", index, code)
         self.procs[index] = self._spawn(index)
+        self._hand_over(index)
 
     def stop(self) -> None:
         alive = [p for p in self.procs.values() if p.poll() is None]

@@ -274,22 +274,25 @@ class TestbedServer:
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-        self.build_context()
-        payload = {
-            "settings": {k: (str(v) if k == "data_dir" else v)
-                         for k, v in asdict(self.settings).items()},
-            "log_format": logs.current_format(),
-            "embedded_instance": self.ctx.embedded_instance,
-            "mlflow_socket": self.mlflow_socket,
-            "run_dir": str(self.run_dir),
-            "server_url": self.settings.server_url,
-        }
+        processes = ApiProcesses(count, sock)
         started = False
         try:
+            processes.start(self.settings.server_url)  # they import meanwhile
+            self.build_context()
+            payload = {
+                "settings": {k: (str(v) if k == "data_dir" else v)
+                             for k, v in asdict(self.settings).items()},
+                "log_format": logs.current_format(),
+                "embedded_instance": self.ctx.embedded_instance,
+                "mlflow_socket": self.mlflow_socket,
+                "run_dir": str(self.run_dir),
+                "server_url": self.settings.server_url,
+            }
             self._on_startup()
             started = True
-            ApiProcesses(count, sock, payload).run(stop)
+            processes.run(stop, payload)
         finally:
+            processes.stop()
             sock.close()
             if started:
                 self._on_shutdown()
