@@ -81,8 +81,12 @@ def connections_on_both(server, count: int = 16, headers: dict | None = None
     raise AssertionError("the connections all went to one API process")
 
 
-def test_a_change_through_one_process_is_seen_at_once_through_the_other(two_processes):
-    server = two_processes
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_a_change_through_one_process_is_seen_at_once_through_the_other(
+        request, start_server, database):
+    args = ["--database-uri", request.getfixturevalue("postgres_uri")] \
+        if database == "postgres" else []
+    server = start_server(*args, env={"DIOPTRA_API_WORKERS": "2"})
     sessions = connections_on_both(server)
     api = f"{server.url}/api/v0/queue"
     name = unique("shared")
