@@ -5,7 +5,7 @@ processes (dioptra/generations.py) once it has committed, so a rendering made be
 the write is never served after it, by any process. A short time-to-live bounds
 staleness should another server host write to the same (PostgreSQL) database.
 
-Single flight: one rebuild at a time per rendering and process. A request that finds
+Single flight: one rebuild per generation, rendering and process. A request that finds
 the generation changed waits for a rebuild begun after the change (every waiter shares
 that one rebuild); a request that finds the rendering merely older than the TTL gets
 the previous rendering at once while one rebuild runs in the background.
