@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from testbed import processes_with, unique, worker_pids
+from testbed import processes_with, start_worker, unique, worker_pids
 from workflows import echo_workflow
 
 from dioptra.client import DioptraClient
@@ -169,3 +169,27 @@ def test_a_login_holds_in_both_processes_and_a_logout_ends_it_in_both(start_serv
     for session in sessions:
         assert session.get(f"{server.url}/api/v0/queue/", headers=cookie,
                            timeout=30).status_code == 401
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_jobs_submitted_through_the_api_processes_reach_rq(start_server, postgres_uri,
+                                                           redis_url, tmp_path):
+    """With RQ the API processes enqueue the jobs themselves (the main process only
+    redispatches what Redis lost)."""
+    server = start_server("--database-uri", postgres_uri, "--redis-url", redis_url,
+                          env={"DIOPTRA_API_WORKERS": "2"})
+    client = DioptraClient(server.url)
+    experiment = client.register_experiment(unique("procs-rq"))["name"]
+    queue = client.register_queue(unique("cpu"))["name"]
+    worker = start_worker(server.url, tmp_path / "worker.log", "--redis-url", redis_url,
+                          "--queue", queue, "--worker-id", unique("rq-procs"))
+    try:
+        jobs = [client.submit_job(echo_workflow(tmp_path), experiment, "main", queue=queue)
+                for _ in range(3)]
+        for job in jobs:
+            done = client.wait_for_job(job["jobId"], timeout_s=180)
+            assert done["status"] == "finished", client.get_job_log(job["jobId"])["log"]
+    finally:
+        worker.stop()
+    assert "Redis lost it" not in server.log()  # enqueued by the API processes, not redispatch
