@@ -41,8 +41,20 @@ entry_points:
       other_job: string
       marker: string
     command: "python escape.py {data_dir} {work_root} {api} {other_job} {marker}"
+  escape_cold:
+    parameters:
+      data_dir: string
+      work_root: string
+      api: string
+      other_job: string
+      marker: string
+    command: "python escape.py {data_dir} {work_root} {api} {other_job} {marker}"
+    warm_start: false
   limits:
     command: "python limits.py"
+  limits_cold:
+    command: "python limits.py"
+    warm_start: false
 """
 
 # Each attempt records what it got; the test judges. Nothing here may raise.
@@ -212,19 +224,27 @@ def test_escapes_fail_and_jobs_still_report(guarded, tmp_path):
     finally:
         del os.environ["MLFLOW_TRACKING_TOKEN"]
 
-    marker = f"dioptra-escape-{uuid.uuid4().hex}"
-    data_dir = guarded.data_dir
     archive = write_tar(tmp_path / "escapes.tar.gz", {
         "MLproject": ESCAPE_MLPROJECT, "escape.py": ESCAPE_SCRIPT, "limits.py": LIMITS_SCRIPT})
+    # Forked from the fork server (warm start, jail.py) and started cold (bubblewrap
+    # alone): the same escapes fail, the same limits hold.
+    for warm in (True, False):
+        _escapes_fail(guarded, client, archive, experiment, queue, other, warm)
+        _limits_hold(client, archive, experiment, queue, warm)
+
+
+def _escapes_fail(guarded, client, archive, experiment, queue, other, warm):
+    marker = f"dioptra-escape-{uuid.uuid4().hex}"
+    data_dir = guarded.data_dir
     kwargs = (f"-P data_dir={data_dir} -P work_root={data_dir / 'work'} -P api={guarded.url} "
               f"-P other_job={other['jobId']} -P marker={marker}")
-    job = client.submit_job(archive, experiment, "escape", queue=queue,
-                            entry_point_kwargs=kwargs)
-    limits = client.submit_job(archive, experiment, "limits", queue=queue)
+    job = client.submit_job(archive, experiment, "escape" if warm else "escape_cold",
+                            queue=queue, entry_point_kwargs=kwargs)
     escaped = client.wait_for_job(job["jobId"], timeout_s=180)
     log = client.get_job_log(job["jobId"])["log"]
     assert escaped["status"] == "finished", log
     assert "sandbox: bubblewrap" in log
+    assert ("(in a warm interpreter)" in log) == warm, log
     found = json.loads(log.split("ESCAPES ", 1)[1].splitlines()[0])
 
     # No secret in its environment, nor in any environment it can read.
@@ -259,10 +279,16 @@ def test_escapes_fail_and_jobs_still_report(guarded, tmp_path):
     search = f"{guarded.url}/mlflow/api/2.0/mlflow/experiments/search?max_results=1"
     assert requests.get(search, headers=_bearer(job_token), timeout=30).status_code == 401
 
-    # Limits: memory refused, processes capped, a big file kills it; reported as such.
+
+
+def _limits_hold(client, archive, experiment, queue, warm):
+    """Memory refused, processes capped, a big file kills it; reported as such."""
+    limits = client.submit_job(archive, experiment, "limits" if warm else "limits_cold",
+                               queue=queue)
     limited = client.wait_for_job(limits["jobId"], timeout_s=180)
     log = client.get_job_log(limits["jobId"])["log"]
     assert limited["status"] == "failed", log
+    assert ("(in a warm interpreter)" in log) == warm, log
     result = json.loads(log.split("LIMITS ", 1)[1].splitlines()[0])
     assert result["memory"] == "MemoryError"
     assert "then" in str(result["processes"]) and int(result["processes"].split()[0]) < 200

@@ -25,11 +25,11 @@ from workflows import write_tar
 
 from dioptra.client import DioptraClient
 from dioptra.contract.mlproject import MLprojectError, load_project
+from dioptra.worker import forks, warm
 from dioptra.worker import main as worker_main
-from dioptra.worker import warm
 from dioptra.worker.execute import entry_point_environment
 from dioptra.worker.runner import RunResult, run_command
-from dioptra.worker.sandbox import from_environment
+from dioptra.worker.sandbox import Limits, Sandbox, from_environment
 from dioptra.worker.v0_environment import lay_out_plugin_dir
 
 JOB_VARS = {"MLFLOW_RUN_ID": "run-" + uuid.uuid4().hex, "MLFLOW_TRACKING_URI": "file:///nowhere",
@@ -88,6 +88,17 @@ def sandbox():
     return from_environment()
 
 
+# Both ways of warm start: a fork of the worker's fork server (the default where the
+# sandbox allows it), and one interpreter prepared per job.
+@pytest.fixture(params=["fork", "prepared"])
+def pool_class(request, sandbox):
+    if request.param == "fork":
+        if not forks.forking(sandbox):
+            pytest.skip("this worker cannot fork jobs (bubblewrap without root)")
+        return forks.ForkPool
+    return warm.WarmPool
+
+
 def _workflow(folder: Path, scripts: dict[str, str]) -> Path:
     project = folder / "workflow"
     for name, text in scripts.items():
@@ -113,15 +124,15 @@ def _cold(sandbox, root: Path, command: str, scripts: dict[str, str], job_vars: 
     return result, "".join(out), folder
 
 
-def _warm(sandbox, root: Path, command: str, scripts: dict[str, str], job_vars: dict,
-          preload=("json",), spawn_env: dict | None = None, timeout_s: float | None = 60,
-          cancel=lambda: False) -> tuple[RunResult, str, Path]:
+def _warm(pool_class, sandbox, root: Path, command: str, scripts: dict[str, str],
+          job_vars: dict, preload=("json",), spawn_env: dict | None = None,
+          timeout_s: float | None = 60, cancel=lambda: False) -> tuple[RunResult, str, Path]:
     """As execute.py runs a job in a prepared interpreter."""
 
     def environment(plugins: Path, home: Path) -> dict[str, str]:
         return {**entry_point_environment(plugins, home, root, {}), **(spawn_env or {})}
 
-    pool = warm.WarmPool(root, sandbox, environment, preload=list(preload))
+    pool = pool_class(root, sandbox, environment, preload=list(preload))
     pool.prepare()
     interpreter = pool.take()
     assert interpreter is not None
@@ -139,6 +150,7 @@ def _warm(sandbox, root: Path, command: str, scripts: dict[str, str], job_vars: 
         return result, "".join(out), folder
     finally:
         interpreter.discard()
+        pool.close()
 
 
 def _same(text: str, folder: Path) -> str:
@@ -162,12 +174,12 @@ def test_plain_python_commands_and_the_rest():
         assert warm.plain_python(command) is None, command
 
 
-def test_warm_runs_like_a_fresh_python(sandbox, tmp_path):
+def test_warm_runs_like_a_fresh_python(pool_class, sandbox, tmp_path):
     root = tmp_path / "work"
     root.mkdir()
     for command in CASES:
         cold, cold_out, cold_dir = _cold(sandbox, root, command, SCRIPTS, JOB_VARS)
-        hot, hot_out, hot_dir = _warm(sandbox, root, command, SCRIPTS, JOB_VARS)
+        hot, hot_out, hot_dir = _warm(pool_class, sandbox, root, command, SCRIPTS, JOB_VARS)
         assert (hot.reason, hot.returncode) == (cold.reason, cold.returncode), (command, hot_out)
         if command.startswith("python probe.py"):
             seen_cold = json.loads(_same(cold_out.splitlines()[0], cold_dir))
@@ -185,7 +197,8 @@ def test_warm_runs_like_a_fresh_python(sandbox, tmp_path):
 
 
 @pytest.mark.parametrize("how", ["timeout", "cancel"])
-def test_timeout_and_cancel_kill_everything_the_job_started(sandbox, tmp_path, how):
+def test_timeout_and_cancel_kill_everything_the_job_started(pool_class, sandbox, tmp_path,
+                                                            how):
     marker = "warm-child-" + uuid.uuid4().hex
     scripts = {"spawn.py": (
         "import subprocess, sys, time\n"
@@ -195,10 +208,10 @@ def test_timeout_and_cancel_kill_everything_the_job_started(sandbox, tmp_path, h
     )}
     begun = time.monotonic()
     if how == "timeout":
-        result, out, _ = _warm(sandbox, tmp_path, "python spawn.py", scripts, JOB_VARS,
+        result, out, _ = _warm(pool_class, sandbox, tmp_path, "python spawn.py", scripts, JOB_VARS,
                                timeout_s=3)
     else:
-        result, out, _ = _warm(sandbox, tmp_path, "python spawn.py", scripts, JOB_VARS,
+        result, out, _ = _warm(pool_class, sandbox, tmp_path, "python spawn.py", scripts, JOB_VARS,
                                cancel=lambda: time.monotonic() - begun > 3)
     assert result.reason == ("timeout" if how == "timeout" else "cancelled")
     assert "started" in out
@@ -208,7 +221,8 @@ def test_timeout_and_cancel_kill_everything_the_job_started(sandbox, tmp_path, h
     assert processes_with(marker) == []
 
 
-def test_job_time_environment_wins_over_what_the_modules_saw_at_import(sandbox, tmp_path):
+def test_job_time_environment_wins_over_what_the_modules_saw_at_import(pool_class, sandbox,
+                                                                      tmp_path):
     # mlflow and torch are imported before the job's variables exist: they must still
     # follow them, as after a fresh import.
     script = {"show.py": (
@@ -218,7 +232,7 @@ def test_job_time_environment_wins_over_what_the_modules_saw_at_import(sandbox, 
     )}
     job_vars = {**JOB_VARS, "OMP_NUM_THREADS": "1",
                 "MLFLOW_TRACKING_URI": "http://127.0.0.1:9/job-only"}
-    result, out, _ = _warm(sandbox, tmp_path, "python show.py", script, job_vars,
+    result, out, _ = _warm(pool_class, sandbox, tmp_path, "python show.py", script, job_vars,
                            preload=("mlflow", "torch"), spawn_env={"OMP_NUM_THREADS": "2"})
     assert result.returncode == 0, out
     seen = json.loads(out.strip().splitlines()[-1])
@@ -332,4 +346,73 @@ def test_unused_interpreters_go_away(sandbox, tmp_path):
     assert pool._next is not None
     pool.close()
     assert not interpreter.folder.exists() and list(tmp_path.iterdir()) == []
+    assert subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0
+
+
+def test_forked_without_a_sandbox_runs_like_a_fresh_python(tmp_path):
+    bare = Sandbox(False, "switched off for this test", Limits())
+    root = tmp_path / "work"
+    root.mkdir()
+    for command in ("python probe.py a 'b c'", "python code.py", "python raises.py",
+                    "python signal.py", "python -m pkg.tool x y"):
+        cold, cold_out, cold_dir = _cold(bare, root, command, SCRIPTS, JOB_VARS)
+        hot, hot_out, hot_dir = _warm(forks.ForkPool, bare, root, command, SCRIPTS, JOB_VARS)
+        assert (hot.reason, hot.returncode) == (cold.reason, cold.returncode), (command, hot_out)
+        if command.startswith("python probe.py"):
+            seen_cold = json.loads(_same(cold_out.splitlines()[0], cold_dir))
+            seen_warm = json.loads(_same(hot_out.splitlines()[0], hot_dir))
+            assert seen_warm == seen_cold
+        else:
+            assert _same(hot_out, hot_dir) == _same(cold_out, cold_dir), command
+
+
+THREAD_AT_IMPORT = "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), " \
+    "daemon=True).start()\n"
+
+
+def test_a_server_with_threads_is_never_forked(sandbox, tmp_path):
+    # A module that starts a thread when imported: forking then could deadlock, so the
+    # pool says so and prepares one interpreter per job instead; the job runs all the same.
+    root = tmp_path / "work"
+    modules = root / "modules"  # where the fork server's sandbox shows it
+    modules.mkdir(parents=True)
+    (modules / "threaded_at_import.py").write_text(THREAD_AT_IMPORT)
+    pool = forks.ForkPool(root, sandbox, lambda p, h: {
+        **entry_point_environment(p, h, root, {}), "PYTHONPATH": str(modules)},
+        preload=["threaded_at_import"])
+    try:
+        pool.prepare()
+        pool.wait_ready(120, lambda: False)
+        assert pool.server is not None and pool.server.state().startswith("unforkable 2")
+        interpreter = pool.take()  # notices, and prepares an interpreter of its own instead
+        assert isinstance(interpreter, warm.WarmInterpreter) and pool.server is None
+        try:
+            project = _workflow(interpreter.folder, SCRIPTS)
+            sandbox.give(interpreter.uid, [project])
+            env = entry_point_environment(interpreter.folder / "plugins",
+                                          interpreter.folder / "home", root, JOB_VARS)
+            process = interpreter.start(warm.plain_python("python code.py"), env, project)
+            out: list[str] = []
+            result = run_command("python code.py", project, env, 60, out.append,
+                                 lambda: False, process=process)
+            assert (result.reason, result.returncode) == ("exited", 3)
+            assert "".join(out) == "before\n"
+        finally:
+            interpreter.remove()
+    finally:
+        pool.close()
+
+
+def test_the_fork_server_goes_with_its_pool(sandbox, tmp_path):
+    pool = forks.ForkPool(tmp_path, sandbox, lambda p, h: entry_point_environment(
+        p, h, tmp_path, {}), preload=["json"])
+    pool.prepare()
+    pool.wait_ready(60, lambda: False)
+    assert pool.server is not None and pool.server.ready_rss_kb() > 1_000
+    pid = pool.server.process.pid
+    ticket = pool.take()
+    assert ticket is not None and ticket.folder.is_dir()
+    ticket.remove()
+    pool.close()
+    assert list(tmp_path.iterdir()) == []
     assert subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0

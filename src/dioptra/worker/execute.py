@@ -245,8 +245,13 @@ class _Job:
             self._say(sandbox.describe())
             (tmp / "storage").mkdir(exist_ok=True)
             sandbox.give(self.warm.uid, [extracted, tmp / "storage", tmp / "home"])
-            self._say(f"running: {command} (in a warm interpreter)")
-            return self._outcome(run(process=self.warm.start(call, env, project.directory)))
+            try:
+                process = self.warm.start(call, env, project.directory)
+            except OSError as exc:  # forks.ForkFailed among them: then as always
+                self._say(f"warm start failed ({exc}); starting a fresh interpreter")
+            else:
+                self._say(f"running: {command} (in a warm interpreter)")
+                return self._outcome(run(process=process))
         if self.warm is not None:
             self.warm.discard()  # not for this command: a fresh process, as always
         argv = self._sandboxed(command, tmp, extracted, project.directory)

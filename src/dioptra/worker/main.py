@@ -201,7 +201,10 @@ def _warm_pool(work_root: Path) -> Any:
         sandbox = sandbox_from_environment()
     except (SandboxUnavailable, ValueError):
         return None  # every job fails with the reason; nothing to prepare
-    return warm.WarmPool(
+    from dioptra.worker import forks
+
+    pool = forks.ForkPool if forks.forking(sandbox) else warm.WarmPool
+    return pool(
         work_root,
         sandbox,
         lambda plugins, home: entry_point_environment(plugins, home, work_root, {}),

@@ -174,6 +174,10 @@ def _has_exited(proc: subprocess.Popen[bytes]) -> bool:
     While the leader is an unreaped zombie its pid - the process group id - cannot be
     reused, so the group kill that follows cannot hit an unrelated process group.
     """
+    if not isinstance(proc, subprocess.Popen):
+        # A job forked by the fork server (forks.ForkedProcess): not our child; the
+        # server, its parent, reaps it and tells us.
+        return proc.poll() is not None
     if hasattr(os, "waitid"):
         try:
             info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)

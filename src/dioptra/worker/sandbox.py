@@ -59,6 +59,9 @@ _SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # When the worker runs as root, each job runs as a uid of its own from this range: the
 # process limit counts per user, and a job must not own the worker's files.
 _UID_BASE, _UID_SPAN = 200_000, 100_000
+# What the fork server keeps so that each forked job can take namespaces of its own,
+# mount its folder, /tmp and /proc, and become its uid; the job drops them all (jail.py).
+_FORK_SERVER_CAPS = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
 
 _SIZE = re.compile(r"\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -179,6 +182,34 @@ class Sandbox:
         else:
             become = []
         return [*argv, *prlimit, *become, "bash", "-c", command]
+
+    def forks_jobs(self) -> bool:
+        """True when the fork server can give each job this sandbox: bubblewrap as root
+        (the forked job enters namespaces of its own and becomes its uid, see jail.py),
+        or no sandbox at all."""
+        return not self.enabled or os.geteuid() == 0
+
+    def wrap_fork_server(self, command: str, folder: Path, work_root: Path) -> list[str]:
+        """The argv that runs the fork server (``bash -c command``): in a bubblewrap
+        sandbox that shows what every job may see - all job folders under ``work_root``
+        included - and keeps the capabilities a forked job needs to narrow that down to
+        its own (jail.py). Its processes share the worker's PID namespace, so that the
+        worker can signal a job's process group. Bare when there is no sandbox."""
+        if not self.enabled:
+            return ["bash", "-c", command]
+        argv = [_which("bwrap"),
+                *[a for a in _namespaces() if a != "--unshare-pid"], *_system_mounts()]
+        argv += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
+        visible = _python_dirs()
+        argv += _read_only(visible)
+        for hidden in self.hidden:
+            if any(_inside(hidden, v) for v in visible):
+                argv += ["--tmpfs", str(hidden)]
+        argv += _make_dirs([work_root], visible)
+        argv += ["--bind", str(work_root), str(work_root), "--dir", "/.dioptra-stage"]
+        for cap in _FORK_SERVER_CAPS:
+            argv += ["--cap-add", cap]
+        return [*argv, "--chdir", str(folder), "--", "bash", "-c", command]
 
 
 def from_environment(env: Mapping[str, str] = os.environ) -> Sandbox:

@@ -49,7 +49,11 @@ ENV_MODULES = "DIOPTRA_WARM_MODULES"
 # What the builtins and the examples import: the ML stack, and the builtins' own modules
 # (which import ART's attacks and estimators).
 DEFAULT_MODULES = (
-    "numpy", "pandas", "mlflow", "torch", "sklearn", "art", "dioptra_builtins.artifacts",
+    "numpy", "pandas", "mlflow", "torch", "sklearn", "sklearn.datasets", "sklearn.ensemble",
+    "sklearn.linear_model", "sklearn.metrics", "sklearn.model_selection", "sklearn.svm",
+    "art", "art.attacks.evasion", "art.attacks.inference.membership_inference",
+    "art.attacks.inference.model_inversion", "art.attacks.poisoning",
+    "art.defences.preprocessor", "art.estimators.classification", "dioptra_builtins.artifacts",
     "dioptra_builtins.attacks", "dioptra_builtins.backend_configs", "dioptra_builtins.data",
     "dioptra_builtins.estimators", "dioptra_builtins.metrics", "dioptra_builtins.registry",
     "dioptra_builtins.tracking",
@@ -266,18 +270,9 @@ class WarmPool:
             self._next = None
 
     def _start(self) -> WarmInterpreter:
-        self.work_root.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix="job-warm-", dir=self.work_root))
+        folder, uid = job_folder(self.work_root, self.sandbox)
         try:
-            folder.chmod(0o755)  # the job's own uid must reach its folders inside
-            plugins = folder / "plugins"
-            lay_out_plugin_dir(plugins)  # the builtins import from here, as in the job
-            home = folder / "home"
-            home.mkdir()
-            (folder / "storage").mkdir()
-            env = self.environment(plugins, home)
-            uid = self.sandbox.job_uid(folder.name)
-            self.sandbox.give(uid, [folder / "storage", home])
+            env = self.environment(folder / "plugins", folder / "home")
             control_r, control_w = os.pipe()
             status_r, status_w = os.pipe()
             try:
@@ -298,6 +293,25 @@ class WarmPool:
             raise
         log.debug("warm interpreter starting in %s (pid %d)", folder, process.pid)
         return WarmInterpreter(folder, self.sandbox, uid, process, control_w, status_r)
+
+
+def job_folder(work_root: Path, sandbox: Sandbox) -> tuple[Path, int | None]:
+    """The next job's folder, made in advance (its plugins laid out, its home and storage
+    its own), and the uid the job will run as."""
+    work_root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="job-warm-", dir=work_root))
+    try:
+        folder.chmod(0o755)  # the job's own uid must reach its folders inside
+        lay_out_plugin_dir(folder / "plugins")  # the builtins import from here, as in the job
+        (folder / "home").mkdir()
+        (folder / "storage").mkdir()
+        uid = sandbox.job_uid(folder.name)
+        sandbox.give(uid, [folder / "storage", folder / "home"])
+    except BaseException:
+        with contextlib.suppress(OSError):
+            remove_tree(folder)
+        raise
+    return folder, uid
 
 
 def measure_ready_memory(preload: list[str] | None = None, timeout_s: float = 600

@@ -107,15 +107,57 @@ def _run_module(name, args):
     runpy._run_module_as_main(name, alter_argv=True)
 
 
-def main():
-    control_fd, status_fd = int(sys.argv[1]), int(sys.argv[2])
-    modules = sys.argv[3:]
-    del sys.path[0]  # this file's folder: not a place to import the modules from
+def _private_module(name):
+    """A file beside this one, under a name no job's module can clash with."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
+    spec = importlib.util.spec_from_file_location("_dioptra_" + name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def forget(preloaded):
+    """Forget the modules imported after ``preloaded`` (the fork server's own, ours): a
+    job's own ``signal.py`` must be imported as in a fresh ``python``, not found in
+    ``sys.modules``. Our code keeps its references."""
+    for name in set(sys.modules) - preloaded:
+        del sys.modules[name]
+
+
+# Imported with these, BLAS and Arrow start no threads, and the fork server stays forkable
+# (the fork server gives each job its BLAS threads back).
+_SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1",
+                    "JE_ARROW_MALLOC_CONF": "background_thread:false"}
+
+
+def _preload_without_threads(modules):
+    saved = {name: os.environ.get(name) for name in _SINGLE_THREADED}
+    os.environ.update(_SINGLE_THREADED)
+    _preload(modules)
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def _startup_state():
+    """What a fresh ``python`` of this interpreter's start would have: read before the
+    job's environment replaces ours."""
     startup_pythonpath = os.environ.get("PYTHONPATH", "")
-    startup_threads = os.environ.get("OMP_NUM_THREADS")
-    # What bash (`bash -c "python ..."`, as for a cold job) added to the environment.
-    from_bash = {name: os.environ[name] for name in ("SHLVL", "_", "PWD") if name in os.environ}
-    base = _base_path(startup_pythonpath)
+    return {
+        "base": _base_path(startup_pythonpath),
+        "threads": os.environ.get("OMP_NUM_THREADS"),
+        # What bash (`bash -c "python ..."`, as for a cold job) added to the environment.
+        "from_bash": {name: os.environ[name] for name in ("SHLVL", "_", "PWD")
+                      if name in os.environ},
+    }
+
+
+def _preload(modules):
     for module in modules:
         try:
             __import__(module)
@@ -127,28 +169,24 @@ def main():
     # again (each full collection would cost the job about a second).
     gc.collect()
     gc.freeze()
-    try:
-        os.write(status_fd, f"ready {_rss_kb()}\n".encode())
-    except OSError:
-        pass  # the worker stopped listening: its job came before we were ready
-    os.close(status_fd)
 
-    request = _read_all(control_fd)
-    if not request:
-        return  # not needed after all
-    job = json.loads(request)
-    # What a fresh `python` would have found at start.
+
+def _become(job, state):
+    """Environment, working directory, sys.path and sys.orig_argv of a fresh ``python``
+    started for ``job``."""
     os.environ.clear()
     os.environ.update(job["env"])
     os.chdir(job["cwd"])
-    for name, value in from_bash.items():
+    for name, value in state["from_bash"].items():
         os.environ.setdefault(name, job["cwd"] if name == "PWD" else value)
     pythonpath = [p for p in job["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
-    sys.path[:] = [*pythonpath, *base]
+    sys.path[:] = [*pythonpath, *state["base"]]
     sys.orig_argv = list(job["orig_argv"])
-    _threads_as_at_start(startup_threads)
-    kind, target, args = job["kind"], job["target"], list(job["args"])
-    del job, request, modules, base, startup_pythonpath, pythonpath, from_bash
+    _threads_as_at_start(state["threads"])
+
+
+def _run(kind, target, args):
+    """Run the script or module as ``python`` would, then end this process."""
     try:
         if kind == "script":
             _run_script(target, args)
@@ -166,6 +204,36 @@ def main():
     else:
         code = 0
     _finish(code)
+
+
+def main():
+    if sys.argv[1] == "--serve":
+        del sys.path[0]
+        state = _startup_state()
+        _preload_without_threads(sys.argv[3:])
+        preloaded = set(sys.modules)  # what the fork server adds, each job forgets
+        _private_module("fork_server").serve(int(sys.argv[2]), state, preloaded,
+                                             sys.modules[__name__])
+        return
+    control_fd, status_fd = int(sys.argv[1]), int(sys.argv[2])
+    modules = sys.argv[3:]
+    del sys.path[0]  # this file's folder: not a place to import the modules from
+    state = _startup_state()
+    _preload(modules)
+    try:
+        os.write(status_fd, f"ready {_rss_kb()}\n".encode())
+    except OSError:
+        pass  # the worker stopped listening: its job came before we were ready
+    os.close(status_fd)
+
+    request = _read_all(control_fd)
+    if not request:
+        return  # not needed after all
+    job = json.loads(request)
+    _become(job, state)
+    kind, target, args = job["kind"], job["target"], list(job["args"])
+    del job, request, modules, state
+    _run(kind, target, args)
 
 
 def _exit_code(code):
