@@ -18,7 +18,7 @@ from dioptra import logs, serving
 from dioptra.config import Settings
 from dioptra.db import Database
 from dioptra.dispatch.wakeup import WakeUp
-from dioptra.generations import MLFLOW, Generations
+from dioptra.generations import API_READY, MLFLOW, Generations
 from dioptra.restapi.app import create_app
 from dioptra.restapi.shared_sessions import FileSessions
 from dioptra.server import (
@@ -106,7 +106,8 @@ def main() -> int:
         dispatcher=_dispatcher(settings, wakeup),
     )
     ctx.embedded_instance = payload["embedded_instance"]
-    app = create_app(ctx, wakeup, on_shutdown=db.dispose,
+    app = create_app(ctx, wakeup, on_startup=lambda: generations.bump(API_READY),
+                     on_shutdown=db.dispose,
                      mlflow_socket=payload["mlflow_socket"], generations=generations,
                      sessions=FileSessions(run_dir / "sessions"))
 

@@ -21,12 +21,14 @@ import sys
 import threading
 import time
 
+from dioptra.generations import API_READY, Generations
 from dioptra.processes import die_with_parent
 
 log = logging.getLogger("dioptra.server")
 CRASH_WINDOW_S = 10.0
 MAX_QUICK_CRASHES = 3
 STOP_WAIT_S = 20.0  # uvicorn gives open requests 10 s
+READY_WAIT_S = 60.0
 
 
 class ApiProcessesFailed(RuntimeError):
@@ -35,12 +37,13 @@ class ApiProcessesFailed(RuntimeError):
 
 class ApiProcesses:
     """``start()`` early: the processes import the application while the main process
-    migrates the database and starts the dispatch; ``run()`` then hands them their
-    settings, which they wait for on stdin before serving."""
+    migrates the database; ``hand_over()`` then gives them their settings, which they
+    wait for on stdin before serving; ``supervise()`` restarts any that exits."""
 
-    def __init__(self, count: int, sock: socket.socket) -> None:
+    def __init__(self, count: int, sock: socket.socket, generations: Generations) -> None:
         self.count = count
         self.sock = sock
+        self.generations = generations
         self.payload: dict = {}
         self.procs: dict[int, subprocess.Popen] = {}
         self._started: dict[int, float] = {}
@@ -71,12 +74,21 @@ class ApiProcesses:
         for index in range(self.count):
             self.procs[index] = self._spawn(index)
 
-    def run(self, stop: threading.Event, payload: dict) -> None:
-        """Hand over the settings and keep the processes up until ``stop`` is set."""
+    def hand_over(self, payload: dict, stop: threading.Event) -> None:
+        """Hand over the settings; return once every process serves (each bumps the
+        API_READY generation), or after READY_WAIT_S, or as soon as one has exited."""
         self.payload = payload
+        for index in self.procs:
+            self._hand_over(index)
+        deadline = time.monotonic() + READY_WAIT_S
+        while (self.generations.read(API_READY) < self.count and time.monotonic() < deadline
+               and not stop.is_set()
+               and all(p.poll() is None for p in self.procs.values())):
+            time.sleep(0.05)
+
+    def supervise(self, stop: threading.Event) -> None:
+        """Keep the processes up until ``stop`` is set, then stop them."""
         try:
-            for index in self.procs:
-                self._hand_over(index)
             while not stop.wait(0.2):
                 for index, proc in list(self.procs.items()):
                     if proc.poll() is not None and not stop.is_set():

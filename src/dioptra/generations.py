@@ -15,7 +15,8 @@ import struct
 import threading
 from pathlib import Path
 
-QUEUES, EXPERIMENTS, JOBS, MLFLOW = range(4)
+# API_READY: how many API processes have started serving (api_processes.py waits on it).
+QUEUES, EXPERIMENTS, JOBS, MLFLOW, API_READY = range(5)
 SLOTS = 8
 _U64 = struct.Struct("=Q")
 FILE_NAME = "generations"

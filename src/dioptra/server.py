@@ -105,6 +105,8 @@ class TestbedServer:
         FileSessions.reset(self.run_dir / "sessions")
         self.wakeup = WakeUp(self.generations)
         self._stop = threading.Event()
+        # Whether MLflow starts before the API serves (one process) or after (several).
+        self.mlflow_first = True
 
     def _tracking(self) -> Tracking:
         settings = self.settings
@@ -113,17 +115,24 @@ class TestbedServer:
         # Our own MLflow listens on a private socket; the API serves it under /mlflow,
         # behind the same token check as everything else.
         self.mlflow = MLflowServer(settings.data_dir, private=True)
-        self.mlflow.start()
         # The API answers meanwhile: MLflow takes 10-40 s to start; what needs it waits
-        # on this (services/tracking.py).
-        readiness = Readiness()
-        threading.Thread(target=self._watch_mlflow, args=(readiness,), name="mlflow-start",
-                         daemon=True).start()
+        # on this (services/tracking.py). Started by _start_mlflow().
+        self._readiness = Readiness()
+        readiness = self._readiness
+        if self.mlflow_first:  # a head start on the migration
+            self._start_mlflow()
         if settings.api_token:
             # MLflow's client sends it as a bearer token: this server's own calls and
             # its embedded workers' (each job gets a token of its own instead).
             os.environ["MLFLOW_TRACKING_TOKEN"] = settings.api_token
         return own_mlflow_tracking(settings, readiness)
+
+    def _start_mlflow(self) -> None:
+        if self.mlflow is None:
+            return
+        self.mlflow.start()
+        threading.Thread(target=self._watch_mlflow, args=(self._readiness,),
+                         name="mlflow-start", daemon=True).start()
 
     def _watch_mlflow(self, readiness: Readiness) -> None:
         try:
@@ -274,10 +283,11 @@ class TestbedServer:
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-        processes = ApiProcesses(count, sock)
+        processes = ApiProcesses(count, sock, self.generations)
         started = False
         try:
             processes.start(self.settings.server_url)  # they import meanwhile
+            self.mlflow_first = False
             self.build_context()
             payload = {
                 "settings": {k: (str(v) if k == "data_dir" else v)
@@ -288,9 +298,15 @@ class TestbedServer:
                 "run_dir": str(self.run_dir),
                 "server_url": self.settings.server_url,
             }
+            # MLflow and the embedded workers (their warm interpreters) take the cores for
+            # seconds: only once the API answers, so that it answers within seconds.
+            processes.hand_over(payload, stop)
+            if stop.is_set():
+                return
+            self._start_mlflow()
             self._on_startup()
             started = True
-            processes.run(stop, payload)
+            processes.supervise(stop)
         finally:
             processes.stop()
             sock.close()
