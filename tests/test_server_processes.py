@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -67,12 +68,18 @@ def two_processes(start_server):
 
 def connections_on_both(server, count: int = 16, headers: dict | None = None
                         ) -> list[requests.Session]:
-    """Kept-alive connections, until both API processes hold some."""
-    for _ in range(5):
-        sessions = [requests.Session() for _ in range(count)]
-        for session in sessions:
-            session.headers.update(headers or {})
-            session.get(f"{server.url}/api/v0/queue/", timeout=30).raise_for_status()
+    """Kept-alive connections, until both API processes hold some (opened at once: one
+    after the other, they may all go to whichever process is quicker to accept)."""
+
+    def opened(_) -> requests.Session:
+        session = requests.Session()
+        session.headers.update(headers or {})
+        session.get(f"{server.url}/api/v0/queue/", timeout=30).raise_for_status()
+        return session
+
+    for _ in range(10):
+        with ThreadPoolExecutor(count) as pool:
+            sessions = list(pool.map(opened, range(count)))
         served = _established_to(server.port)
         if all(_socket_inodes(pid) & served for pid in api_processes(server)):
             return sessions
@@ -193,3 +200,21 @@ def test_jobs_submitted_through_the_api_processes_reach_rq(start_server, postgre
     finally:
         worker.stop()
     assert "Redis lost it" not in server.log()  # enqueued by the API processes, not redispatch
+
+
+def test_every_api_process_learns_mlflow_is_ready_and_serves_it(start_server):
+    """MLflow runs once, in the main process; each API process settles its readiness from
+    the shared state and serves /mlflow through MLflow's private socket."""
+    server = start_server(own_mlflow=True, env={"DIOPTRA_API_WORKERS": "2"})
+    sessions = connections_on_both(server)
+    deadline = time.monotonic() + 180
+    states: set[str] = set()
+    while time.monotonic() < deadline:
+        states = {s.get(f"{server.url}/health", timeout=30).headers["X-MLflow-State"]
+                  for s in sessions}
+        if "starting" not in states:
+            break
+        time.sleep(0.5)
+    assert states == {"ready"}, server.log()
+    for session in sessions:
+        assert session.get(f"{server.url}/mlflow/health", timeout=30).status_code == 200
