@@ -7,7 +7,7 @@ and to MLflow's first answer under `/mlflow/health` (the MLflow side, finished i
 background). Targets on a 2-core machine: /health within 3 s on an existing data
 directory and within 10 s on a fresh one.
 
-    python benchmarks/server_start.py [--rounds 3]
+    python benchmarks/server_start.py [--rounds 3] [--api-workers N]
 """
 
 from __future__ import annotations
@@ -47,11 +47,14 @@ def _first_200(url: str, proc: subprocess.Popen, start: float, timeout_s: float)
     raise RuntimeError(f"{url} did not answer within {timeout_s:g}s")
 
 
-def start_once(data_dir: Path, log: Path) -> tuple[float, float]:
+def start_once(data_dir: Path, log: Path, api_workers: int | None = None
+               ) -> tuple[float, float]:
     """Seconds to /health and to MLflow ready for one start of the server."""
     port = free_port()
     cmd = [sys.executable, "-m", "dioptra.cli", "server", "--data-dir", str(data_dir),
            "--port", str(port), "--log-level", "warning"]
+    if api_workers is not None:
+        cmd += ["--api-workers", str(api_workers)]
     start = time.monotonic()
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
@@ -73,6 +76,8 @@ def start_once(data_dir: Path, log: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--api-workers", type=int,
+                        help="the server's --api-workers (default: the server's, the cores)")
     args = parser.parse_args()
     if os.getloadavg()[0] > (os.cpu_count() or 1):
         print(f"warning: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: "
@@ -82,8 +87,8 @@ def main() -> None:
         for i in range(args.rounds):
             data_dir = Path(tmp) / f"data{i}"
             log = Path(tmp) / f"server{i}.log"
-            times["fresh"].append(start_once(data_dir, log))
-            times["existing"].append(start_once(data_dir, log))
+            times["fresh"].append(start_once(data_dir, log, args.api_workers))
+            times["existing"].append(start_once(data_dir, log, args.api_workers))
     print(f"server start over {args.rounds} rounds (median; seconds from launch)")
     for kind, runs in times.items():
         health = statistics.median(h for h, _ in runs)

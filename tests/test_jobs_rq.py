@@ -22,7 +22,8 @@ def scaled_out(start_server, postgres_uri, redis_url, tmp_path):
     queue = client.register_queue(unique("cpu"))["name"]
     workers = [
         start_worker(server.url, tmp_path / f"worker{i}.log", "--redis-url", redis_url,
-                     "--queue", queue, "--worker-id", f"rq-worker-{i}")
+                     "--queue", queue, "--worker-id", f"rq-worker-{i}",
+                     env={"DIOPTRA_WARM_MODULES": "mlflow"})
         for i in range(2)
     ]
     deadline = time.monotonic() + 60
@@ -47,6 +48,13 @@ def test_jobs_run_on_two_rq_workers(scaled_out, tmp_path):
         assert done["mlflowRunId"]
         seen_workers.update(re.findall(r"claimed by worker (\S+)", log))
     assert seen_workers == {"rq-worker-0", "rq-worker-1"}
+    # A plain `python script.py` entry point is forked from the RQ worker's fork server
+    # (the work horse supervises it); the others start a fresh interpreter.
+    job = client.submit_job(archive, experiment, "main", "-P x=3", queue=queue)
+    done = client.wait_for_job(job["jobId"], timeout_s=180)
+    log = client.get_job_log(job["jobId"])["log"]
+    assert done["status"] == "finished" and "(in a warm interpreter)" in log, log
+    assert "(in a warm interpreter)" not in client.get_job_log(jobs[0]["jobId"])["log"]
 
 
 def test_rq_dependencies_timeout_and_unserved_queue(scaled_out, tmp_path):

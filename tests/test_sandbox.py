@@ -33,7 +33,7 @@ CLOUD_SECRET = "cloud-" + uuid.uuid4().hex
 ESCAPE_MLPROJECT = """\
 name: escapes
 entry_points:
-  escape:
+  escape: &escape
     parameters:
       data_dir: string
       work_root: string
@@ -42,13 +42,7 @@ entry_points:
       marker: string
     command: "python escape.py {data_dir} {work_root} {api} {other_job} {marker}"
   escape_cold:
-    parameters:
-      data_dir: string
-      work_root: string
-      api: string
-      other_job: string
-      marker: string
-    command: "python escape.py {data_dir} {work_root} {api} {other_job} {marker}"
+    <<: *escape
     warm_start: false
   limits:
     command: "python limits.py"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -409,10 +410,17 @@ def test_the_fork_server_goes_with_its_pool(sandbox, tmp_path):
     pool.prepare()
     pool.wait_ready(60, lambda: False)
     assert pool.server is not None and pool.server.ready_rss_kb() > 1_000
-    pid = pool.server.process.pid
     ticket = pool.take()
     assert ticket is not None and ticket.folder.is_dir()
     ticket.remove()
+    # One that died (killed, out of memory) is replaced when the next job is prepared.
+    os.killpg(pool.server.process.pid, signal.SIGKILL)
+    pool.server.process.wait()
+    assert not pool.server.alive()
+    pool.prepare()
+    pool.wait_ready(60, lambda: False)
+    assert pool.server.alive() and pool.server.ready_rss_kb() > 1_000
+    pid = pool.server.process.pid
     pool.close()
     assert list(tmp_path.iterdir()) == []
     assert subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0

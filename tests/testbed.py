@@ -80,7 +80,10 @@ class ServerProcess:
         cmd = [sys.executable, "-m", "dioptra.cli", "server", "--data-dir", str(self.data_dir),
                "--port", str(self.port), "--log-level", "warning", *self.args]
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(cmd, env={**os.environ, **self.env}, stdout=log,
+        # One API process unless a test asks for more: every test server starting one per
+        # core would slow the suite for nothing (tests/test_server_processes.py has them).
+        env = {"DIOPTRA_API_WORKERS": "1", **os.environ, **self.env}
+        self.proc = subprocess.Popen(cmd, env=env, stdout=log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         wait_http(f"{self.url}/health", self.proc, timeout_s, self.log_path)
         return self

@@ -31,7 +31,7 @@ def server_settings(args: argparse.Namespace):
 
     settings = Settings()
     for name in ("data_dir", "host", "port", "database_uri", "storage_url",
-                 "mlflow_tracking_uri", "redis_url", "workers", "public_url"):
+                 "mlflow_tracking_uri", "redis_url", "workers", "api_workers", "public_url"):
         value = getattr(args, name)
         if value is not None:
             setattr(settings, name, value)
@@ -45,6 +45,7 @@ def server_settings(args: argparse.Namespace):
 
 
 def _server(args: argparse.Namespace) -> int:
+    from dioptra.api_processes import ApiProcessesFailed
     from dioptra.server import InsecureBindError, TestbedServer
 
     settings = server_settings(args)
@@ -62,6 +63,9 @@ def _server(args: argparse.Namespace) -> int:
         server.serve()
     except KeyboardInterrupt:
         return 130
+    except ApiProcessesFailed as exc:
+        print(f"dioptra server: {exc}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 
@@ -95,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "redis://127.0.0.1:6379/0 (DIOPTRA_REDIS_URL)")
     server.add_argument("--workers", type=int, help="embedded worker processes "
                         "(DIOPTRA_WORKERS; default: cores, or 0 with --redis-url)")
+    server.add_argument("--api-workers", type=int,
+                        help="processes serving the API, sharing one socket "
+                        "(DIOPTRA_API_WORKERS; default: the number of cores; 1: one process)")
     server.add_argument("--no-warm-start", action="store_true",
                         help="embedded workers start every entry point in a fresh "
                         "interpreter instead of one with the ML stack imported in advance "

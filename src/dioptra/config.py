@@ -50,6 +50,10 @@ class Settings:
     workers: int | None = field(
         default_factory=lambda: int(v) if (v := _env("DIOPTRA_WORKERS")) else None
     )
+    # Processes serving the API (one listening socket); None means "the cores we may use".
+    api_workers: int | None = field(
+        default_factory=lambda: int(v) if (v := _env("DIOPTRA_API_WORKERS")) else None
+    )
     api_token: str | None = field(default_factory=lambda: _env("DIOPTRA_API_TOKEN"))
     insecure: bool = False
     # URL the workers use to reach this server; derived from host/port when empty.
@@ -93,6 +97,15 @@ class Settings:
         if self.workers is not None:
             return self.workers
         return 0 if self.redis_url else (os.cpu_count() or 1)
+
+    @property
+    def effective_api_workers(self) -> int:
+        if self.api_workers is not None:
+            return max(1, self.api_workers)
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return os.cpu_count() or 1
 
     @property
     def server_url(self) -> str:

@@ -29,3 +29,9 @@ def configure(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def current_format() -> str:
+    """What configure() was given, for a child process to log the same way."""
+    handlers = logging.getLogger().handlers
+    return "json" if handlers and isinstance(handlers[0].formatter, JSONFormatter) else "text"

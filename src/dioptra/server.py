@@ -7,18 +7,19 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import asdict
 
-import uvicorn
-from uvicorn.protocols.http.auto import AutoHTTPProtocol
-
+from dioptra import logs, serving
+from dioptra.api_processes import ApiProcesses
 from dioptra.config import Settings
 from dioptra.db import Database
 from dioptra.dispatch.embedded import EMBEDDED_PREFIX, EmbeddedDispatcher
 from dioptra.dispatch.wakeup import WakeUp
+from dioptra.generations import MLFLOW, Generations
 from dioptra.mlflow_server import PREFIX as MLFLOW_PREFIX
 from dioptra.mlflow_server import MLflowServer
 from dioptra.restapi.app import create_app
-from dioptra.restapi.limits import head_timeout_protocol
+from dioptra.restapi.shared_sessions import FileSessions
 from dioptra.services import experiments, pipelines, plugins, reaper
 from dioptra.services.context import ServiceContext
 from dioptra.services.tracking import Readiness, Tracking
@@ -30,6 +31,10 @@ REAP_INTERVAL_S = 2.0
 # How often queued jobs are checked against the dispatcher (a Redis restarted or flushed
 # loses what was enqueued): every this many reaper rounds.
 REDISPATCH_EVERY_ROUNDS = 5
+# The MLflow slot of the shared generations (dioptra/generations.py): its state, for
+# the API processes' Readiness.
+MLFLOW_STARTING, MLFLOW_READY, MLFLOW_FAILED = 0, 1, 2
+MLFLOW_FAILURE_FILE = "mlflow-failure"
 
 
 class InsecureBindError(SystemExit):
@@ -73,15 +78,35 @@ def check_bind(settings: Settings) -> None:
         )
 
 
+def own_mlflow_tracking(settings: Settings, readiness: Readiness) -> Tracking:
+    """The tracking of the MLflow this server runs and serves under /mlflow."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    host = f"[{host}]" if ":" in host else host
+    return Tracking(f"{settings.server_url}{MLFLOW_PREFIX}",
+                    local_uri=f"http://{host}:{settings.port}{MLFLOW_PREFIX}",
+                    readiness=readiness)
+
+
 class TestbedServer:
+    """The main process: MLflow, dispatch (embedded workers, RQ) and the reaper run here
+    only; the API is served here too (one API process) or by API processes it starts
+    (dioptra/api_processes.py), which share with it the generations and the sessions."""
+
     def __init__(self, settings: Settings) -> None:
         check_bind(settings)
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.mlflow: MLflowServer | None = None
         self.embedded: EmbeddedDispatcher | None = None
-        self.wakeup = WakeUp()
+        self.run_dir = settings.data_dir / "run"
+        # Created afresh: what an earlier server left there means nothing now.
+        self.generations = Generations.in_run_dir(settings.data_dir, create=True)
+        (self.run_dir / MLFLOW_FAILURE_FILE).unlink(missing_ok=True)
+        FileSessions.reset(self.run_dir / "sessions")
+        self.wakeup = WakeUp(self.generations)
         self._stop = threading.Event()
+        # Whether MLflow starts before the API serves (one process) or after (several).
+        self.mlflow_first = True
 
     def _tracking(self) -> Tracking:
         settings = self.settings
@@ -90,29 +115,35 @@ class TestbedServer:
         # Our own MLflow listens on a private socket; the API serves it under /mlflow,
         # behind the same token check as everything else.
         self.mlflow = MLflowServer(settings.data_dir, private=True)
-        self.mlflow.start()
         # The API answers meanwhile: MLflow takes 10-40 s to start; what needs it waits
-        # on this (services/tracking.py).
-        readiness = Readiness()
-        threading.Thread(target=self._watch_mlflow, args=(readiness,), name="mlflow-start",
-                         daemon=True).start()
+        # on this (services/tracking.py). Started by _start_mlflow().
+        self._readiness = Readiness()
+        readiness = self._readiness
+        if self.mlflow_first:  # a head start on the migration
+            self._start_mlflow()
         if settings.api_token:
             # MLflow's client sends it as a bearer token: this server's own calls and
             # its embedded workers' (each job gets a token of its own instead).
             os.environ["MLFLOW_TRACKING_TOKEN"] = settings.api_token
-        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-        host = f"[{host}]" if ":" in host else host
-        return Tracking(f"{settings.server_url}{MLFLOW_PREFIX}",
-                        local_uri=f"http://{host}:{settings.port}{MLFLOW_PREFIX}",
-                        readiness=readiness)
+        return own_mlflow_tracking(settings, readiness)
+
+    def _start_mlflow(self) -> None:
+        if self.mlflow is None:
+            return
+        self.mlflow.start()
+        threading.Thread(target=self._watch_mlflow, args=(self._readiness,),
+                         name="mlflow-start", daemon=True).start()
 
     def _watch_mlflow(self, readiness: Readiness) -> None:
         try:
             self.mlflow.wait_ready()
         except RuntimeError as exc:
             log.error("%s", exc)
+            (self.run_dir / MLFLOW_FAILURE_FILE).write_text(str(exc))
+            self.generations.set(MLFLOW, MLFLOW_FAILED)
             readiness.settle(failure=str(exc))
             return
+        self.generations.set(MLFLOW, MLFLOW_READY)
         readiness.settle()
         log.info("MLflow tracking server ready")
 
@@ -134,7 +165,7 @@ class TestbedServer:
             members.append(self.embedded)
         return Dispatchers(members)
 
-    def build(self):
+    def build_context(self) -> ServiceContext:
         settings = self.settings
         tracking = self._tracking()
         db = Database(settings.effective_database_uri)
@@ -148,9 +179,17 @@ class TestbedServer:
         )
         if self.embedded is not None:
             self.ctx.embedded_instance = self.embedded.instance
-        socket = str(self.mlflow.socket_path) if self.mlflow is not None else None
+        return self.ctx
+
+    @property
+    def mlflow_socket(self) -> str | None:
+        return str(self.mlflow.socket_path) if self.mlflow is not None else None
+
+    def build(self):
+        self.build_context()
         app = create_app(self.ctx, self.wakeup, self._on_startup, self._on_shutdown,
-                         mlflow_socket=socket)
+                         mlflow_socket=self.mlflow_socket, generations=self.generations,
+                         sessions=FileSessions(self.run_dir / "sessions"))
         self.app_state = app.state
         return app
 
@@ -219,24 +258,13 @@ class TestbedServer:
         self.ctx.db.dispose()
 
     def serve(self) -> None:
-        app = self.build()
-        config = uvicorn.Config(
-            app,
-            host=self.settings.host,
-            port=self.settings.port,
-            log_level=self.settings.log_level,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-            # A client must finish its request head in time (bodies: restapi/limits.py).
-            http=head_timeout_protocol(AutoHTTPProtocol, self.settings.request_timeout_s),
-            log_config=None,  # uvicorn's records go through our handler (text or JSON)
-        )
-        server = _Uvicorn(config, on_exit=self._on_signal)
-        # uvicorn re-raises the signal that stopped it once it is done; with this handler
-        # in place that re-raise is a no-op, so a SIGTERM stop exits 0.
-        signal.signal(signal.SIGTERM, lambda *_: None)
+        count = self.settings.effective_api_workers
         try:
-            server.run()
+            if count == 1:
+                app = self.build()
+                serving.run(app, self.settings, on_exit=self._on_signal)
+            else:
+                self._serve_with_processes(count)
         finally:
             if self.mlflow is not None:
                 self.mlflow.stop()
@@ -245,15 +273,42 @@ class TestbedServer:
         # Release the long-polling claims now: uvicorn waits for open requests to end
         # before it shuts the application down.
         self.app_state.shutting_down = True
-        self.wakeup.notify()
+        self.wakeup.notify_here()
 
-
-class _Uvicorn(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, on_exit) -> None:
-        super().__init__(config)
-        self._on_exit = on_exit
-
-    def handle_exit(self, sig, frame) -> None:
-        self._on_exit()
-        super().handle_exit(sig, frame)
-
+    def _serve_with_processes(self, count: int) -> None:
+        """Bind once, start ``count`` API processes on the socket, supervise them from
+        this (main) thread until SIGTERM/SIGINT, then stop them before the dispatch."""
+        sock = serving.listening_socket(self.settings)
+        sock.listen(2048)  # connections wait here until an API process accepts them
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        processes = ApiProcesses(count, sock, self.generations)
+        started = False
+        try:
+            processes.start(self.settings.server_url)  # they import meanwhile
+            self.mlflow_first = False
+            self.build_context()
+            payload = {
+                "settings": {k: (str(v) if k == "data_dir" else v)
+                             for k, v in asdict(self.settings).items()},
+                "log_format": logs.current_format(),
+                "embedded_instance": self.ctx.embedded_instance,
+                "mlflow_socket": self.mlflow_socket,
+                "run_dir": str(self.run_dir),
+                "server_url": self.settings.server_url,
+            }
+            # MLflow and the embedded workers (their warm interpreters) take the cores for
+            # seconds: only once the API answers, so that it answers within seconds.
+            processes.hand_over(payload, stop)
+            if stop.is_set():
+                return
+            self._start_mlflow()
+            self._on_startup()
+            started = True
+            processes.supervise(stop)
+        finally:
+            processes.stop()
+            sock.close()
+            if started:
+                self._on_shutdown()

@@ -15,9 +15,10 @@ from fastapi.staticfiles import StaticFiles
 
 from dioptra import __version__
 from dioptra.dispatch.wakeup import WakeUp
+from dioptra.generations import EXPERIMENTS, QUEUES, Generations
 from dioptra.restapi import errors, openapi, storage_errors
 from dioptra.restapi.auth import BearerTokenMiddleware, JobTokens, Sessions
-from dioptra.restapi.cache import RenderedList
+from dioptra.restapi.cache import Rendered, RenderedList
 from dioptra.restapi.inputs import storable_parameters
 from dioptra.restapi.limits import RequestLimitsMiddleware
 from dioptra.restapi.mlflow_proxy import MLflowProxyMiddleware
@@ -40,9 +41,12 @@ DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 
 def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown=None,
-               mlflow_socket: str | None = None) -> FastAPI:
+               mlflow_socket: str | None = None, generations: Generations | None = None,
+               sessions: Sessions | None = None) -> FastAPI:
     """``mlflow_socket``: the private MLflow server to serve under /mlflow (its UI and
-    REST API, behind the token check like everything else)."""
+    REST API, behind the token check like everything else). ``generations`` and
+    ``sessions``: shared with the server's other API processes (default: this one's)."""
+    generations = generations or wakeup.generations
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -50,6 +54,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
         if on_startup:
             await asyncio.get_running_loop().run_in_executor(None, on_startup)
         yield
+        await wakeup.unbind()
         if on_shutdown:
             await asyncio.get_running_loop().run_in_executor(None, on_shutdown)
 
@@ -69,8 +74,10 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
     app.state.wakeup = wakeup
     app.state.shutting_down = False
     app.state.lists = {
-        "queues": RenderedList(lambda: queues.render_list(ctx)),
-        "experiments": RenderedList(lambda: experiments.render_list(ctx)),
+        "queues": RenderedList(lambda: queues.render_list(ctx), generations, QUEUES),
+        "queue_items": Rendered(lambda: queues.render_index(ctx), generations, QUEUES),
+        "experiments": RenderedList(lambda: experiments.render_list(ctx), generations,
+                                    EXPERIMENTS),
     }
     errors.install(app)
     storage_errors.install(app)
@@ -111,7 +118,7 @@ def create_app(ctx: ServiceContext, wakeup: WakeUp, on_startup=None, on_shutdown
 
     pages.install(app)  # the web interface, at /
 
-    app.state.sessions = Sessions()
+    app.state.sessions = sessions or Sessions()
     if mlflow_socket:
         app.add_middleware(MLflowProxyMiddleware, socket_path=mlflow_socket,
                            readiness=ctx.tracking.readiness)

@@ -18,5 +18,6 @@ def lists(request: Request) -> dict:
 
 def changed(request: Request, name: str, result: dict) -> dict:
     """Call after a write to ``name`` has committed: its cached list is stale."""
+    # The renderings of one kind share its generation: one bump stales them all.
     lists(request)[name].invalidate()
     return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from dioptra.db.models import Queue, utcnow
@@ -19,6 +19,20 @@ def list_unlocked(session: Session) -> list[Queue]:
         .order_by(Queue.queue_id)
     )
     return list(session.scalars(query))
+
+
+def rows(session: Session, unlocked_only: bool):
+    """The queues' fields the API shows, by id, as plain rows (queue_id, created_on,
+    last_modified, name): no ORM objects, and the times as the driver gives them (SQLite:
+    its text; PostgreSQL: datetimes), unparsed. The hot list and lookup renderings read
+    thousands of them (restapi/fast_json.py turns either form into the API's)."""
+    query = select(Queue.queue_id, type_coerce(Queue.created_on, String).label("created_on"),
+                   type_coerce(Queue.last_modified, String).label("last_modified"),
+                   Queue.name).where(~Queue.is_deleted).order_by(Queue.queue_id)
+    if unlocked_only:
+        query = query.where(Queue.locked_on.is_(None))
+    # On the session's connection, past the ORM's row loading: plain Core rows.
+    return session.connection().execute(query).all()
 
 
 def get_by_id(session: Session, queue_id: int) -> Queue:

@@ -250,12 +250,12 @@ class _Job:
             except OSError as exc:  # forks.ForkFailed among them: then as always
                 self._say(f"warm start failed ({exc}); starting a fresh interpreter")
             else:
-                self._say(f"running: {command} (in a warm interpreter)")
+                self._say(f"running: {command.strip()} (in a warm interpreter)")
                 return self._outcome(run(process=process))
         if self.warm is not None:
             self.warm.discard()  # not for this command: a fresh process, as always
         argv = self._sandboxed(command, tmp, extracted, project.directory)
-        self._say(f"running: {command}")
+        self._say(f"running: {command.strip()}")
         return self._outcome(run(argv=argv))
 
     # -- steps ---------------------------------------------------------------------------

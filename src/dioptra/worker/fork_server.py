@@ -48,11 +48,9 @@ def serve(sock_fd, state, preloaded, boot):
     sock = socket.socket(fileno=sock_fd)
     jail = boot._private_module("jail")
     threads = _thread_names()
-    if len(threads) > 1:
-        sock.send(f"unforkable {len(threads)} threads: {', '.join(threads)}".encode())
-        sock.recv(1)  # until the worker closes
-        return
-    sock.send(f"ready {boot._rss_kb()}".encode())
+    unforkable = f"unforkable {len(threads)} threads: {', '.join(threads)}" \
+        if len(threads) > 1 else ""
+    sock.send((unforkable or f"ready {boot._rss_kb()}").encode())
     sys.stdout.flush()
     sys.stderr.flush()
 
@@ -77,8 +75,8 @@ def serve(sock_fd, state, preloaded, boot):
             continue
         output, status = fds
         threads = _thread_names()
-        if len(threads) > 1:  # never expected: then no fork, the worker runs it cold
-            _say(status, f"error the fork server has {len(threads)} threads")
+        if unforkable or len(threads) > 1:  # then no fork: the worker runs the job cold
+            _say(status, f"error {unforkable or f'{len(threads)} threads'}")
             os.close(status)
             os.close(output)
             continue

@@ -116,8 +116,11 @@ class ForkServer:
             theirs.close()
         self._sock = ours
         self._state = "starting"  # then "ready <rss kB>" or "unforkable ..."
+        self._owner = os.getpid()
 
     def state(self, wait_s: float = 0) -> str:
+        """What it said it is: ``starting`` (importing), ``ready <rss kB>``,
+        ``unforkable ...`` or ``dead``. Only the process that started it reads this."""
         if self._state == "starting" and self._sock.fileno() >= 0 and \
                 select.select([self._sock], [], [], wait_s)[0]:
             self._state = self._sock.recv(4096).decode(errors="replace") or "dead"
@@ -125,20 +128,33 @@ class ForkServer:
             self._state = "dead"
         return self._state
 
+    def alive(self) -> bool:
+        """Also right in a process forked from the one that started it (an RQ work
+        horse), which is not its parent."""
+        if os.getpid() == self._owner:
+            return self.process.poll() is None
+        try:
+            os.kill(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
     def ready_rss_kb(self, wait_s: float = 0) -> int | None:
         words = self.state(wait_s).split()
         return int(words[1]) if len(words) == 2 and words[0] == "ready" else None
 
     def usable(self) -> bool:
         """Alive and not known to be unable to fork (it may still be importing)."""
-        return self.state() in ("starting",) or self.state().startswith("ready")
+        state = self.state()
+        return state == "starting" or state.startswith("ready")
 
     def fork(self, job: Mapping, wait_s: float = 120) -> ForkedProcess:
         """Start ``job`` (as ``fork_server`` takes it) in a fresh fork; waits while the
         server is still importing (at most ``wait_s``: then the job starts cold)."""
-        state = self.state(wait_s)
-        if not state.startswith("ready"):
-            raise ForkFailed(f"the fork server is not ready ({state})")
+        if not self.alive():
+            raise ForkFailed("the fork server has ended")
         out_r, out_w = os.pipe()
         status_r, status_w = os.pipe()
         try:
@@ -151,8 +167,9 @@ class ForkServer:
             os.close(out_w)
             os.close(status_w)
         text = ""
+        deadline = time.monotonic() + wait_s
         while "\n" not in text:
-            ready = select.select([status_r], [], [], 60)[0]
+            ready = select.select([status_r], [], [], max(deadline - time.monotonic(), 0))[0]
             data = os.read(status_r, 256) if ready else b""
             if not data:
                 break
@@ -191,7 +208,7 @@ class ForkTicket:
         self.handed_over = False
 
     def alive(self) -> bool:
-        return self.server.usable()
+        return self.server.alive() and not self.server._state.startswith("unforkable")
 
     def ready_rss_kb(self, wait_s: float = 0) -> int | None:
         return self.server.ready_rss_kb(wait_s)

@@ -245,8 +245,31 @@ def _run_rq(
         ", ".join(queues),
         redis_url,
     )
-    worker.work(burst=once)
+    from dioptra.worker import rq_task
+
+    rq_task.FORK_SERVER = _rq_fork_server(work_root)
+    try:
+        worker.work(burst=once)
+    finally:
+        if rq_task.FORK_SERVER is not None:
+            rq_task.FORK_SERVER.close()
+            rq_task.FORK_SERVER = None
     return worker.successful_job_count + worker.failed_job_count
+
+
+def _rq_fork_server(work_root: Path) -> Any:
+    """The fork server the work horses' jobs are forked from (None: they start cold).
+    Started from this (the main) thread, which RQ's loop keeps alive as long as it."""
+    from dioptra.worker.forks import ForkPool
+
+    pool = _warm_pool(work_root)
+    if not isinstance(pool, ForkPool):
+        if pool is not None:
+            log.info("warm start: RQ jobs start cold (this worker cannot fork them into "
+                     "their sandbox)")
+        return None
+    pool.prepare()
+    return pool.server
 
 
 def _rq_worker_class() -> type:
@@ -373,7 +396,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-warm-start",
         action="store_true",
         help="start every job's entry point in a fresh interpreter (default: a plain "
-        "`python script.py` runs in one prepared in advance; also $DIOPTRA_WARM_START=0)",
+        "`python script.py` runs in a fork of an interpreter that imported the ML stack "
+        "once; also $DIOPTRA_WARM_START=0)",
     )
     parser.add_argument(
         "--once", action="store_true", help="burst mode: exit as soon as no job is waiting"

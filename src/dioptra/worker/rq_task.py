@@ -17,6 +17,11 @@ from typing import Any
 
 log = logging.getLogger("dioptra.worker")
 
+# The RQ worker's fork server (``forks.ForkServer``), started by ``main._run_rq`` before
+# RQ forks its work horses: each horse inherits the connection and has its job forked
+# from it. None: warm start is off, or this worker cannot fork jobs into their sandbox.
+FORK_SERVER: Any = None
+
 
 def run_job(job_id: str) -> str:
     """Claim and run the Dioptra job ``job_id``; return its final status.
@@ -50,15 +55,27 @@ def run_job(job_id: str) -> str:
             return "not claimed"
         stop = threading.Event()
         previous = _on_sigterm(stop)
+        ticket = _fork_ticket(default_work_root())
         try:
             return execute_job(
-                api, spec, worker_id, default_work_root(), stop_requested=stop.is_set
+                api, spec, worker_id, default_work_root(), stop_requested=stop.is_set,
+                sandbox=ticket.sandbox if ticket is not None else None, warm=ticket,
             )
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
     finally:
         api.close()
+
+
+def _fork_ticket(work_root: Any) -> Any:
+    """The job's folder, to be run by a fork of the RQ worker's fork server (None: cold)."""
+    if FORK_SERVER is None or not FORK_SERVER.alive():
+        return None
+    from dioptra.worker.forks import ForkTicket
+    from dioptra.worker.warm import job_folder
+
+    return ForkTicket(FORK_SERVER, *job_folder(work_root, FORK_SERVER.sandbox))
 
 
 def _on_sigterm(stop: threading.Event) -> Any:

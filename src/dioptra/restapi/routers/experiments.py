@@ -1,3 +1,5 @@
+import json
+
 from fastapi import APIRouter, Depends, Request, Response
 
 from dioptra.restapi import schemas
@@ -10,9 +12,10 @@ from dioptra.services.context import ServiceContext
 router = APIRouter(prefix="/api/v0/experiment", tags=["experiment"])
 
 
-def render_list(c: ServiceContext) -> list[dict]:
+def render_list(c: ServiceContext) -> bytes:
     with c.db.session() as s:
-        return [schemas.experiment(e) for e in experiments.list_experiments(s)]
+        found = [schemas.experiment(e) for e in experiments.list_experiments(s)]
+    return json.dumps(found, separators=(",", ":")).encode()
 
 
 @router.get("/", response_model=list[schemas.ExperimentOut])

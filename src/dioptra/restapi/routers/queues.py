@@ -1,17 +1,26 @@
 from fastapi import APIRouter, Depends, Request, Response
 
-from dioptra.restapi import schemas
+from dioptra.restapi import fast_json, schemas
 from dioptra.restapi.deps import changed, ctx, lists
 from dioptra.restapi.schemas import DbInt
 from dioptra.services import queues
 from dioptra.services.context import ServiceContext
+from dioptra.services.errors import NotFound
 
 router = APIRouter(prefix="/api/v0/queue", tags=["queue"])
 
 
-def render_list(c: ServiceContext) -> list[dict]:
+def render_list(c: ServiceContext) -> bytes:
     with c.db.session() as s:
-        return [schemas.queue(q) for q in queues.list_unlocked(s)]
+        rows = queues.rows(s, unlocked_only=True)
+    return fast_json.array(map(fast_json.queue, rows))
+
+
+def render_index(c: ServiceContext) -> dict[int, bytes]:
+    """Every queue's answer to a lookup by id, locked ones included."""
+    with c.db.session() as s:
+        rows = queues.rows(s, unlocked_only=False)
+    return {row[0]: fast_json.queue(row).encode() for row in rows}
 
 
 @router.get("/", response_model=list[schemas.QueueOut])
@@ -29,10 +38,14 @@ def register_queue(
     return changed(request, "queues", result)
 
 
-@router.get("/{queueId}")
-def get_queue(queueId: DbInt, c: ServiceContext = Depends(ctx)) -> dict:
-    with c.db.session() as s:
-        return schemas.queue(queues.get_by_id(s, queueId))
+@router.get("/{queueId}", response_model=schemas.QueueOut)
+async def get_queue(queueId: DbInt, request: Request) -> Response:
+    """Served from the rendered queues, which every change refreshes (restapi/cache.py):
+    no database session per lookup."""
+    body = (await lists(request)["queue_items"].get()).get(queueId)
+    if body is None:
+        raise NotFound(queues.NOT_FOUND)
+    return Response(content=body, media_type="application/json")
 
 
 @router.put("/{queueId}")
