@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import html
+import importlib.util
 import io
 import json
 import math
@@ -73,6 +74,7 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     pipeline: dict | None = None  # the pipeline's state, for a pipeline's report
+    _drawn: bool = field(default=False, repr=False)
 
     def as_json(self) -> dict:
         return {
@@ -97,6 +99,9 @@ class Report:
         return out.getvalue()
 
     def as_html(self) -> str:
+        if not self._drawn:  # only the page shows the charts: drawing them takes seconds
+            _draw(self)
+            self._drawn = True
         return render_html(self)
 
 
@@ -205,7 +210,8 @@ def _assemble(ctx: ServiceContext, title: str, rows: list[Row], experiment_ids: 
     report = Report(title, rows, params, metric_names)
     report.charts = plan_charts(rows)
     report.warnings = science_warnings(report.charts)
-    _draw(report)
+    if report.charts and importlib.util.find_spec("matplotlib") is None:
+        report.notes.append("charts are not drawn: matplotlib is not installed on the server")
     return report
 
 
@@ -275,10 +281,7 @@ def _draw(report: Report) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        if report.charts:
-            report.notes.append("charts are not drawn: matplotlib is not installed on the "
-                                "server")
-        return
+        return  # said in the report's notes
     plt.rcParams["svg.fonttype"] = "none"  # text stays text: smaller, searchable
     for chart in report.charts:
         fig, ax = plt.subplots(figsize=(6.4, 4.0))

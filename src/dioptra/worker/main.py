@@ -125,12 +125,14 @@ class _Stopper:
 def _run_pull(
     api: ServerAPI, queues: list[str] | None, worker_id: str, work_root: Path, once: bool
 ) -> int:
+    pool = _warm_pool(work_root)
+    if pool is not None:
+        pool.prepare()  # first: it imports the ML stack while this process imports mlflow
     # Import mlflow now, while idle, not when the first job is waiting (seconds).
     import mlflow  # noqa: F401
 
     from dioptra.worker.execute import execute_job
 
-    pool = _warm_pool(work_root)
     stopper = _Stopper()
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = stopper.install() if in_main_thread else {}
