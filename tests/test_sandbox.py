@@ -367,6 +367,41 @@ print(done.returncode, done.stdout.strip(), done.stderr.strip()[-500:])
 """
 
 
+# The same for a job forked from the fork server: it imports a module the server did not,
+# and starts the worker's python.
+_FORK_IN_SANDBOX = """
+import sys
+from pathlib import Path
+from dioptra.worker import forks, warm
+from dioptra.worker.execute import entry_point_environment
+from dioptra.worker.runner import run_command
+from dioptra.worker.sandbox import from_environment
+root = Path(sys.argv[1])
+box = from_environment({"DIOPTRA_SANDBOX": "require"})
+pool = forks.ForkPool(root, box, lambda p, h: entry_point_environment(p, h, root, {}),
+                      preload=["json"])
+try:
+    pool.prepare()
+    ticket = pool.take()
+    assert isinstance(ticket, forks.ForkTicket)
+    project = ticket.folder / "workflow"
+    project.mkdir()
+    (project / "look.py").write_text(
+        "import subprocess, sys, email.mime.text\\n"
+        "print(subprocess.run([sys.executable, '-c', 'import sys; print(sys.prefix)'],"
+        " capture_output=True, text=True).stdout.strip())\\n")
+    box.give(ticket.uid, [project])
+    env = entry_point_environment(ticket.folder / "plugins", ticket.folder / "home", root, {})
+    out = []
+    process = ticket.start(warm.plain_python("python look.py"), env, project)
+    result = run_command("python look.py", project, env, 60, out.append, lambda: False,
+                         process=process)
+    print(result.returncode, "".join(out).strip())
+finally:
+    pool.close()
+"""
+
+
 def test_a_worker_python_under_tmp_still_runs_in_the_sandbox(tmp_path):
     """The job's private /tmp must not hide a worker whose venv lives under /tmp (a
     checkout in /tmp, as CI may make)."""
@@ -386,3 +421,9 @@ def test_a_worker_python_under_tmp_still_runs_in_the_sandbox(tmp_path):
     code, _, rest = done.stdout.strip().partition(" ")
     assert code == "0", done.stdout + done.stderr
     assert rest.split()[0] == str(venv)
+    forked = subprocess.run([str(venv / "bin" / "python"), "-c", _FORK_IN_SANDBOX,
+                             str(tmp_path / "work")], capture_output=True, text=True,
+                            timeout=120, env={**os.environ,
+                                              "PATH": f"{venv / 'bin'}:{os.environ['PATH']}"})
+    assert forked.stdout.strip().splitlines()[-1:] == [f"0 {venv}"], \
+        forked.stdout + forked.stderr

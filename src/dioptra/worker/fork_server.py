@@ -132,7 +132,8 @@ def _leader(job, output, status, state, boot, jail):
         # when it has gone, or with SIGKILL.
         for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(number, signal.SIG_IGN)
-        jail.enter_namespaces(box["job_dir"], box["work_root"], box["tmp_size"])
+        jail.enter_namespaces(box["job_dir"], box["work_root"], box["tmp_size"],
+                              tuple(box["keep"]))
         init = os.fork()
         if init == 0:
             _init(job, output, state, boot, jail)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from dioptra.folders import remove_tree
 from dioptra.processes import die_with_parent
-from dioptra.worker.sandbox import Sandbox
+from dioptra.worker.sandbox import Sandbox, python_dirs_in_private_places
 from dioptra.worker.warm import BOOT, PythonCall, WarmPool, job_folder, modules
 
 log = logging.getLogger("dioptra.worker")
@@ -222,7 +222,8 @@ class ForkTicket:
                        "file_bytes": limits.file_bytes},
             "sandbox": None if not self.sandbox.enabled else {
                 "job_dir": str(self.folder), "work_root": str(self.server.work_root),
-                "tmp_size": max(limits.file_bytes, 0), "uid": self.uid},
+                "tmp_size": max(limits.file_bytes, 0), "uid": self.uid,
+                "keep": [str(p) for p in python_dirs_in_private_places()]},
         }
         self.handed_over = True
         return self.server.fork(job)

@@ -20,7 +20,7 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
@@ -28,8 +28,8 @@ PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 _CAP_VERSION_3 = 0x20080522
-# Where the job's folder waits while the folders of all jobs are hidden (made by
-# bubblewrap in the fork server's root; see sandbox.Sandbox.wrap_fork_server).
+# Where the job's folder (and a Python under /tmp) wait while fresh mounts cover their
+# places (made by bubblewrap in the fork server's root; see Sandbox.wrap_fork_server).
 STAGE = "/.dioptra-stage"
 HOSTNAME = b"dioptra-job"
 
@@ -59,8 +59,11 @@ def die_with_parent(signal_number: int) -> None:
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal_number, 0, 0, 0), "prctl(PDEATHSIG)")
 
 
-def enter_namespaces(job_dir: str, work_root: str, tmp_size: int) -> None:
+def enter_namespaces(job_dir: str, work_root: str, tmp_size: int,
+                     keep: tuple[str, ...] = ()) -> None:
     """New namespaces; of the job folders only ``job_dir``; a fresh /tmp and /dev/shm.
+    ``keep``: folders of the Python the job runs on that lie under /tmp or /dev/shm (a
+    checkout or venv there): they show again, read-only, over the fresh ones.
 
     The PID namespace applies to the children of the caller: fork once more, and the
     child is the namespace's init (it then calls ``mount_proc``).
@@ -68,15 +71,23 @@ def enter_namespaces(job_dir: str, work_root: str, tmp_size: int) -> None:
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS),
            "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing of ours leaks to the server's
-    _mount(job_dir, STAGE, None, MS_BIND | MS_REC)
+    # Parked where the fresh mounts below cannot cover them, then put back.
+    parked = [(path, True) for path in keep] + [(job_dir, False)]  # the job's folder last
+    _mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700")
+    for index, (path, _) in enumerate(parked):
+        os.mkdir(f"{STAGE}/{index}")
+        _mount(path, f"{STAGE}/{index}", None, MS_BIND | MS_REC)
     size = f",size={tmp_size}" if tmp_size > 0 else ""
     for path in ("/tmp", "/dev/shm"):
         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777{size}")
     # The other jobs' folders: under an empty tmpfs (already so when they lie in /tmp).
     if os.path.isdir(work_root):
         _mount("tmpfs", work_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
-    os.makedirs(job_dir, mode=0o755, exist_ok=True)
-    _mount(STAGE, job_dir, None, MS_BIND | MS_REC)
+    for index, (path, read_only) in enumerate(parked):
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(f"{STAGE}/{index}", path, None, MS_BIND | MS_REC)
+        if read_only:
+            _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
     _check(_libc.umount2(_b(STAGE), MNT_DETACH), "umount stage")
     _check(_libc.sethostname(HOSTNAME, len(HOSTNAME)), "sethostname")
 

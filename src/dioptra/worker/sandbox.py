@@ -338,6 +338,13 @@ def _python_dirs() -> tuple[Path, ...]:
     return tuple(kept)
 
 
+def python_dirs_in_private_places() -> tuple[Path, ...]:
+    """The worker's Python folders that lie where each job gets a fresh tmpfs (/tmp,
+    /dev/shm): a forked job shows them again over it (jail.py)."""
+    private = (Path("/tmp"), Path("/dev/shm"))
+    return tuple(p for p in _python_dirs() if any(_inside(p, top) for top in private))
+
+
 def _read_only(paths: Iterable[Path]) -> list[str]:
     paths = list(paths)
     argv = _make_dirs(paths, ())
