@@ -412,7 +412,8 @@ def test_a_worker_python_under_tmp_still_runs_in_the_sandbox(tmp_path):
     # The new venv sees this environment's packages, like a venv made under /tmp would.
     site = next((venv / "lib").glob("python*/site-packages"))
     (site / "outer.pth").write_text(sysconfig.get_paths()["purelib"] + "\n"
-                                    + str(Path(__file__).parents[1] / "src") + "\n")
+                                    + str(Path(__file__).parents[1] / "src") + "\n"
+                                    + str(Path(__file__).parents[1] / "task-plugins") + "\n")
     job = tmp_path / "work" / "job-1"
     job.mkdir(parents=True)
     done = subprocess.run([str(venv / "bin" / "python"), "-c", _RUN_IN_SANDBOX, str(job)],
