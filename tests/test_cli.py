@@ -36,6 +36,23 @@ def test_bad_invocations():
 
 
 
+def test_embedded_workers_log_at_the_servers_level(start_server):
+    import time
+
+    from dioptra.client import DioptraClient
+
+    server = start_server("--log-level", "warning", workers=1,
+                          env={"DIOPTRA_WARM_MODULES": "json"})
+    client = DioptraClient(server.url)
+    deadline = time.monotonic() + 60
+    while not client.list_workers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert client.list_workers(), "the embedded worker never reported"
+    server.stop()
+    # A worker at INFO says at least "jobs: sandbox ..." and "pulling jobs ..." at start.
+    assert " INFO " not in server.log(), server.log()
+
+
 def test_json_logs_are_one_object_per_line(start_server):
     import json
 

@@ -159,8 +159,10 @@ class TestbedServer:
                 self.settings.server_url, n, self.wakeup, self.settings.api_token,
                 str(self.settings.data_dir / "work"),
                 # Jobs must not see the data dir, even where it lies inside a folder
-                # their Python needs (worker/sandbox.py).
-                extra_env={sandbox.ENV_HIDE: str(self.settings.data_dir)},
+                # their Python needs (worker/sandbox.py). The workers log at the
+                # server's level (`--log-level` included) unless told their own.
+                extra_env={sandbox.ENV_HIDE: str(self.settings.data_dir),
+                           "DIOPTRA_LOG_LEVEL": self.settings.log_level},
             )
             members.append(self.embedded)
         return Dispatchers(members)
