@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from testbed import ServerProcess, free_port, postgres_database, unique
+from testbed import ServerProcess, free_port, postgres_database, running, unique
 from workflows import echo_workflow, plugin_archive
 
 TESTS_DIR = Path(__file__).parent
@@ -37,19 +37,13 @@ def served(request, tmp_path_factory, mlflow_uri):
         with postgres_database() as uri:
             server = ServerProcess(data_dir, free_port(), [*args, "--database-uri", uri])
             server.database_uri = uri
-            yield from _running(server)
+            with running(server):
+                yield server
     else:
         server = ServerProcess(data_dir, free_port(), args)
         server.database_uri = None
-        yield from _running(server)
-
-
-def _running(server: ServerProcess):
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+        with running(server):
+            yield server
 
 
 @pytest.fixture(scope="module")

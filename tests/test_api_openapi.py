@@ -43,15 +43,12 @@ HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "tra
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, mlflow_uri):
     """One server for the module: this file only reads its documentation."""
-    from testbed import ServerProcess, free_port
+    from testbed import ServerProcess, free_port, running
 
-    server = ServerProcess(tmp_path_factory.mktemp("openapi") / "data", free_port(),
-                           ["--mlflow-tracking-uri", mlflow_uri, "--workers", "0"])
-    server.start()
-    try:
+    with running(ServerProcess(tmp_path_factory.mktemp("openapi") / "data", free_port(),
+                               ["--mlflow-tracking-uri", mlflow_uri, "--workers", "0"])
+                 ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
-from testbed import ServerProcess, free_port, unique
+from testbed import ServerProcess, free_port, running, unique
 
 from dioptra.client import DioptraClient
 from dioptra.contract.mlproject import load_project
@@ -148,12 +148,10 @@ def test_every_example_is_complete(name):
 def examples_server(tmp_path_factory, mlflow_uri) -> ServerProcess:
     """One server with two workers for all the example pipelines (each in its own
     experiment): one start and one warm-up of its workers instead of one per test."""
-    server = ServerProcess(tmp_path_factory.mktemp("examples") / "data", free_port(),
-                           ["--mlflow-tracking-uri", mlflow_uri, "--workers", "2"])
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    with running(ServerProcess(tmp_path_factory.mktemp("examples") / "data", free_port(),
+                               ["--mlflow-tracking-uri", mlflow_uri, "--workers", "2"])
+                 ) as server:
+        yield server
 
 
 def run_pipeline_example(name: str, server: ServerProcess, **kwargs

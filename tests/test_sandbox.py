@@ -20,7 +20,7 @@ from pathlib import Path
 import mlflow
 import pytest
 import requests
-from testbed import ServerProcess, free_port, need, processes_with, unique
+from testbed import ServerProcess, free_port, need, processes_with, running, unique
 from workflows import echo_workflow, write_tar
 
 from dioptra.client import DioptraClient
@@ -165,10 +165,9 @@ def guarded(tmp_path_factory):
     env = {"DIOPTRA_API_TOKEN": TOKEN, "AWS_SECRET_ACCESS_KEY": CLOUD_SECRET,
            "DIOPTRA_JOB_MAX_MEMORY": "2G", "DIOPTRA_JOB_MAX_PROCESSES": "200",
            "DIOPTRA_JOB_MAX_FILE_SIZE": "16M", "DIOPTRA_SANDBOX": "require"}
-    server = ServerProcess(root / "data", free_port(), ["--workers", "2"], env)
-    server.start(timeout_s=180)
-    yield server
-    server.stop()
+    with running(ServerProcess(root / "data", free_port(), ["--workers", "2"], env),
+                 timeout_s=180) as server:
+        yield server
 
 
 def _client(server) -> DioptraClient:

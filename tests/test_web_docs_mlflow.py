@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from testbed import ServerProcess, free_port, unique
+from testbed import ServerProcess, free_port, running, unique
 
 from dioptra import mlflow_ui
 from dioptra.client import DioptraClient
@@ -15,13 +15,10 @@ from dioptra.services.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, mlflow_uri):
-    server = ServerProcess(tmp_path_factory.mktemp("docs") / "data", free_port(),
-                           ["--mlflow-tracking-uri", mlflow_uri, "--workers", "0"])
-    server.start()
-    try:
+    with running(ServerProcess(tmp_path_factory.mktemp("docs") / "data", free_port(),
+                               ["--mlflow-tracking-uri", mlflow_uri, "--workers", "0"])
+                 ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_docs_render_the_v0_operations(served, browser):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from testbed import ServerProcess, free_port, unique
+from testbed import ServerProcess, free_port, running, unique
 from workflows import plugin_archive, write_tar
 
 from dioptra.client import DioptraClient
@@ -89,14 +89,10 @@ with mlflow.start_run():
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, mlflow_uri):
-    server = ServerProcess(tmp_path_factory.mktemp("web") / "data", free_port(),
-                           ["--mlflow-tracking-uri", mlflow_uri, "--workers", "2"],
-                           {"DIOPTRA_API_TOKEN": TOKEN})
-    server.start()
-    try:
+    with running(ServerProcess(tmp_path_factory.mktemp("web") / "data", free_port(),
+                               ["--mlflow-tracking-uri", mlflow_uri, "--workers", "2"],
+                               {"DIOPTRA_API_TOKEN": TOKEN})) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -330,20 +326,10 @@ def test_a_pipeline_graph_live_counts_and_report(served, browser, archives, api)
     log_in(browser, served, "/pipelines")
     browser.wait_text("No pipeline yet", "dioptra pipeline run")
     browser.screenshot("pipelines-empty")
-    experiment, queue = unique("pipe"), unique("q")
-    api.post(f"{served.url}/api/v0/experiment/", json={"name": experiment})
-    api.post(f"{served.url}/api/v0/queue/", json={"name": queue})
-    definition = {"name": "webgrid", "experiment": experiment, "queue": queue,
-                  "timeout": "5m", "stages": {
-                      "point": {"entryPoint": "point", "grid": {"x": [1, 4]}},
-                      "collect": {"entryPoint": "collect", "afterAll": "point",
-                                  "params": {"runs": "${point.runIds}"}}}}
-    with archives["grid"].open("rb") as fh:
-        made = api.post(f"{served.url}/api/v0/pipeline/",
-                        data={"definition": json.dumps(definition)},
-                        files={"workflow": ("grid.tar.gz", fh)})
-    assert made.status_code == 200, made.text
-    pipeline_id = made.json()["pipelineId"]
+    pipeline_id = _submit_pipeline(served, api, archives["grid"], "webgrid", {
+        "point": {"entryPoint": "point", "grid": {"x": [1, 4]}},
+        "collect": {"entryPoint": "collect", "afterAll": "point",
+                    "params": {"runs": "${point.runIds}"}}})
 
     # The list links the pipeline; its page draws both stages and an arrow between them.
     browser.open(f"{served.url}/pipelines")
@@ -382,17 +368,8 @@ def test_a_pipeline_graph_live_counts_and_report(served, browser, archives, api)
 
 
 def test_a_running_pipeline_is_cancelled_from_its_page(served, browser, archives, api):
-    experiment, queue = unique("pipecancel"), unique("q")
-    api.post(f"{served.url}/api/v0/experiment/", json={"name": experiment})
-    api.post(f"{served.url}/api/v0/queue/", json={"name": queue})
-    definition = {"name": "sleepy", "experiment": experiment, "queue": queue,
-                  "timeout": "5m", "stages": {"nap": {"entryPoint": "sleep"}}}
-    with archives["plot"].open("rb") as fh:
-        made = api.post(f"{served.url}/api/v0/pipeline/",
-                        data={"definition": json.dumps(definition)},
-                        files={"workflow": ("plot.tar.gz", fh)})
-    assert made.status_code == 200, made.text
-    pipeline_id = made.json()["pipelineId"]
+    pipeline_id = _submit_pipeline(served, api, archives["plot"], "sleepy",
+                                   {"nap": {"entryPoint": "sleep"}})
     log_in(browser, served, f"/pipelines/{pipeline_id}")
     browser.find("#cancel-pipeline").click()
     browser.driver.switch_to.alert.accept()
@@ -413,3 +390,18 @@ def test_the_job_from_the_form_finishes_on_its_page(served, browser):
     log = browser.find("#log").text
     assert "entry point started" in log and "job finished" in log
     browser.screenshot("job-train")
+
+
+def _submit_pipeline(served, api, archive: Path, name: str, stages: dict) -> str:
+    """A pipeline of ``stages`` in an experiment and on a queue of its own; its id."""
+    experiment, queue = unique(name), unique("q")
+    api.post(f"{served.url}/api/v0/experiment/", json={"name": experiment})
+    api.post(f"{served.url}/api/v0/queue/", json={"name": queue})
+    definition = {"name": name, "experiment": experiment, "queue": queue, "timeout": "5m",
+                  "stages": stages}
+    with archive.open("rb") as fh:
+        made = api.post(f"{served.url}/api/v0/pipeline/",
+                        data={"definition": json.dumps(definition)},
+                        files={"workflow": (archive.name, fh)})
+    assert made.status_code == 200, made.text
+    return made.json()["pipelineId"]

@@ -106,6 +106,16 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
 
+@contextmanager
+def running(server: ServerProcess, timeout_s: float = 120) -> Iterator[ServerProcess]:
+    """``server`` started, and stopped at the end whatever happened (a module's one
+    server: ``with running(ServerProcess(...)) as server: yield server``)."""
+    try:
+        yield server.start(timeout_s)
+    finally:
+        server.stop()
+
+
 @dataclass
 class WorkerProcess:
     proc: subprocess.Popen
