@@ -51,12 +51,12 @@ class ForkedProcess:
     ``Popen`` of a cold job: ``pid`` leads its process group; the exit status comes from
     the fork server (its parent) over the status pipe."""
 
-    def __init__(self, pid: int, stdout, status_fd: int) -> None:
+    def __init__(self, pid: int, stdout, status_fd: int, said: str = "") -> None:
         self.pid = pid
         self.stdout = stdout
         self.returncode: int | None = None
         self._status = status_fd
-        self._text = ""
+        self._text = said  # what the server said after the pid (an early "exit")
 
     def poll(self) -> int | None:
         self._read(0)
@@ -120,11 +120,11 @@ class ForkServer:
 
     def state(self, wait_s: float = 0) -> str:
         """What it said it is: ``starting`` (importing), ``ready <rss kB>``,
-        ``unforkable ...`` or ``dead``. Only the process that started it reads this."""
+        ``unforkable ...`` or ``dead``."""
         if self._state == "starting" and self._sock.fileno() >= 0 and \
                 select.select([self._sock], [], [], wait_s)[0]:
             self._state = self._sock.recv(4096).decode(errors="replace") or "dead"
-        if self.process.poll() is not None:
+        if not self.alive():
             self._state = "dead"
         return self._state
 
@@ -179,10 +179,12 @@ class ForkServer:
             os.close(out_r)
             os.close(status_r)
             raise ForkFailed(f"the fork server did not start the job ({first or 'no answer'})")
-        process = ForkedProcess(int(first.split()[1]), os.fdopen(out_r, "rb", buffering=0),
-                                status_r)
-        process._text = rest
-        return process
+        return ForkedProcess(int(first.split()[1]), os.fdopen(out_r, "rb", buffering=0),
+                             status_r, rest)
+
+    def ticket(self) -> ForkTicket:
+        """The next job's folder, made now, to be run by a fork of this server."""
+        return ForkTicket(self, *job_folder(self.work_root, self.sandbox))
 
     def close(self) -> None:
         self._sock.close()  # end of file: it exits, and jobs still running die with it
@@ -208,7 +210,7 @@ class ForkTicket:
         self.handed_over = False
 
     def alive(self) -> bool:
-        return self.server.alive() and not self.server._state.startswith("unforkable")
+        return self.server.usable()
 
     def ready_rss_kb(self, wait_s: float = 0) -> int | None:
         return self.server.ready_rss_kb(wait_s)
@@ -294,8 +296,7 @@ class ForkPool:
             return self.fallback.take()
         if self.server is None or not self.server.usable():
             return None
-        folder, uid = job_folder(self.work_root, self.sandbox)
-        return ForkTicket(self.server, folder, uid)
+        return self.server.ticket()
 
     def close(self) -> None:
         if self.server is not None:

@@ -55,7 +55,7 @@ def run_job(job_id: str) -> str:
             return "not claimed"
         stop = threading.Event()
         previous = _on_sigterm(stop)
-        ticket = _fork_ticket(default_work_root())
+        ticket = _fork_ticket()
         try:
             return execute_job(
                 api, spec, worker_id, default_work_root(), stop_requested=stop.is_set,
@@ -68,14 +68,12 @@ def run_job(job_id: str) -> str:
         api.close()
 
 
-def _fork_ticket(work_root: Any) -> Any:
-    """The job's folder, to be run by a fork of the RQ worker's fork server (None: cold)."""
-    if FORK_SERVER is None or not FORK_SERVER.alive():
+def _fork_ticket() -> Any:
+    """The job's folder (in the worker's work root, the server's), to be run by a fork of
+    the RQ worker's fork server (None: the job starts cold)."""
+    if FORK_SERVER is None or not FORK_SERVER.usable():
         return None
-    from dioptra.worker.forks import ForkTicket
-    from dioptra.worker.warm import job_folder
-
-    return ForkTicket(FORK_SERVER, *job_folder(work_root, FORK_SERVER.sandbox))
+    return FORK_SERVER.ticket()
 
 
 def _on_sigterm(stop: threading.Event) -> Any:
