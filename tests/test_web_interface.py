@@ -224,11 +224,14 @@ def test_metric_chart_image_compare_and_cancel(served, browser, archives, api):
     browser.wait_text("finished", "adv_accuracy", timeout_s=180)
     browser.find(".chart[data-metric=adv_accuracy] .main-svg")  # plotly drew it
     assert browser.find("pre.log .warnline").text.startswith("WARNING")
-    browser.find("details summary").click()  # the plots/ folder
-    image = browser.find("img[alt='artifact plots/accuracy_vs_eps.png']")
-    browser.wait_until(lambda: browser.js("return arguments[0].naturalWidth", image) == 120,
-                       "the image artifact to load")
-    assert browser.find_all("a[href*='table.csv']")
+    # The page drew the artifacts while the job ran (maybe before table.csv was logged) and
+    # draws them again once it has ended, keeping the folders the reader opened open.
+    browser.wait_until(lambda: browser.find_all("a[href*='table.csv']"), "the final artifact tree")
+    browser.find("details[data-path=plots] summary").click()
+    browser.wait_until(lambda: browser.js(
+        "return arguments[0].naturalWidth",
+        browser.find("img[alt='artifact plots/accuracy_vs_eps.png']")) == 120,
+        "the image artifact to load")
     browser.screenshot("job-plot")
 
     # Jobs table: live, filtered, two selected for the comparison.

@@ -292,10 +292,12 @@ async function jobPage() {
     }
     const lineage = Object.entries(run.tags).filter(([k]) => !k.startsWith("mlflow.") || k === "mlflow.source.name");
     if (lineage.length) overview.append(h("h2", {}, "Lineage"), table(["Tag", "Value"], lineage.map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, v)))));
-    fill(artifacts, await artifactTree(""));
+    // Drawn again when the job ends: folders the reader opened stay open.
+    const opened = new Set([...artifacts.querySelectorAll("details[open]")].map((d) => d.dataset.path));
+    fill(artifacts, await artifactTree("", opened));
   }
 
-  async function artifactTree(path) {
+  async function artifactTree(path, opened = new Set()) {
     const entries = await api(`/api/v0/job/${jobId}/artifacts?path=${encodeURIComponent(path)}`);
     if (!entries.length && !path) return empty("No artifact.");
     const list = h("ul");
@@ -303,8 +305,9 @@ async function jobPage() {
       const url = `/api/v0/job/${jobId}/artifact?path=${encodeURIComponent(entry.path)}`;
       const name = entry.path.split("/").pop();
       if (entry.isDir) {
-        const details = h("details", {}, h("summary", {}, name + "/"));
-        details.addEventListener("toggle", async () => { if (details.open && details.children.length === 1) details.append(await artifactTree(entry.path)); }, { once: false });
+        const details = h("details", { "data-path": entry.path }, h("summary", {}, name + "/"));
+        details.addEventListener("toggle", async () => { if (details.open && details.children.length === 1) details.append(await artifactTree(entry.path, opened)); }, { once: false });
+        if (opened.has(entry.path)) details.open = true;  // fires "toggle", which fills it
         list.append(h("li", {}, details));
       } else if (/\.(png|jpe?g|gif|svg|webp)$/i.test(name)) {
         list.append(h("li", {}, h("a", { href: url + "&download=true" }, name), h("br"), h("img", { src: url, alt: `artifact ${entry.path}`, loading: "lazy" })));
