@@ -19,6 +19,7 @@ from dioptra.config import Settings
 from dioptra.db import Database
 from dioptra.dispatch.wakeup import WakeUp
 from dioptra.generations import API_READY, MLFLOW, Generations
+from dioptra.processes import exit_now
 from dioptra.restapi.app import create_app
 from dioptra.restapi.shared_sessions import FileSessions
 from dioptra.server import (
@@ -121,4 +122,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())  # served and shut down, the database disposed of

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from dioptra import __version__, logs
+from dioptra.processes import exit_now
 
 SERVER_HELP = """\
 Serve the Dioptra v0 REST API with everything under one data directory: a SQLite
@@ -66,7 +67,7 @@ def _server(args: argparse.Namespace) -> int:
     except ApiProcessesFailed as exc:
         print(f"dioptra server: {exc}", file=sys.stderr, flush=True)
         return 1
-    return 0
+    exit_now(0)  # everything stopped and saved: no need to tear the modules down
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -310,6 +310,10 @@ class TestbedServer:
             started = True
             processes.supervise(stop)
         finally:
+            if started and self.embedded is not None:
+                # Before the API goes: a job stopped now is still reported, and no idle
+                # worker finds the server gone.
+                self.embedded.stop()
             processes.stop()
             sock.close()
             if started:

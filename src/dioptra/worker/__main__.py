@@ -1,7 +1,6 @@
 """``python -m dioptra.worker``: see ``dioptra.worker.main``."""
 
-import sys
-
+from dioptra.processes import exit_now
 from dioptra.worker.main import main
 
-sys.exit(main())
+exit_now(main())  # its jobs reported, its interpreters closed: nothing left to tear down
