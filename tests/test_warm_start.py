@@ -264,7 +264,7 @@ def test_opt_outs(tmp_path, monkeypatch):
     parser = worker_main.build_parser()
     worker_main.resolve(parser.parse_args(["--server", "http://x", "--no-warm-start"]), parser)
     assert os.environ[warm.ENV_WARM] == "0" and not warm.enabled()
-    assert worker_main._warm_pool(tmp_path) is None
+    assert worker_main.warm_pool(tmp_path) is None
 
 
 SEEDED = """
@@ -424,3 +424,122 @@ def test_the_fork_server_goes_with_its_pool(sandbox, tmp_path):
     pool.close()
     assert list(tmp_path.iterdir()) == []
     assert subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0
+
+
+SLEEPER = "import sys, time\nprint('started', flush=True)\ntime.sleep(float(sys.argv[1]))\n"
+
+
+def _forked_job(pool, root: Path, command: str, scripts: dict[str, str]):
+    """A job of ``pool`` (a shared fork server's), started: its ForkedProcess and folder."""
+    ticket = pool.take()
+    assert isinstance(ticket, forks.ForkTicket), ticket
+    project = _workflow(ticket.folder, scripts)
+    pool.sandbox.give(ticket.uid, [project])
+    env = entry_point_environment(ticket.folder / "plugins", ticket.folder / "home", root,
+                                  JOB_VARS)
+    return ticket.start(warm.plain_python(command), env, project), ticket
+
+
+def test_workers_share_one_fork_server(sandbox, tmp_path):
+    if not forks.forking(sandbox):
+        pytest.skip("this worker cannot fork jobs (bubblewrap without root)")
+    # A work dir deeper than an AF_UNIX address may be long (108 bytes).
+    root = tmp_path / ("deep-" * 20) / "work"
+    root.mkdir(parents=True)
+    socket_path = root / "fork-server-test.sock"
+    assert len(str(socket_path)) > 108
+
+    def environment(plugins: Path, home: Path) -> dict[str, str]:
+        return entry_point_environment(plugins, home, root, {})
+
+    listener = forks.listen(socket_path)
+    server = forks.ForkServer(root, sandbox, environment, ["json"], listener)
+    first, second = (forks.ForkPool(root, sandbox, environment, preload=["json"],
+                                    shared=socket_path) for _ in range(2))
+    try:
+        assert server.state(60).startswith("ready")
+        for pool in (first, second):
+            pool.prepare()
+            pool.wait_ready(60, lambda: False)
+            assert isinstance(pool.server, forks.SharedForkServer)
+            assert pool.server.ready_rss_kb() > 1_000  # what the one server said
+        scripts = {**SCRIPTS, "sleeper.py": SLEEPER}
+        long_job, long_ticket = _forked_job(first, root, "python sleeper.py 120", scripts)
+        assert long_job.stdout.readline() == b"started\n"
+        # Meanwhile the other worker's jobs run, each as a fresh python would.
+        for _ in range(2):
+            quick, ticket = _forked_job(second, root, "python code.py", scripts)
+            assert quick.stdout.read() == b"before\n" and quick.wait(30) == 3
+            ticket.remove()
+        assert long_job.poll() is None
+        # A worker that goes takes its jobs with it, and only its own.
+        first.close()
+        assert long_job.wait(30) == -signal.SIGKILL
+        long_ticket.remove()
+        still, ticket = _forked_job(second, root, "python code.py", scripts)
+        assert still.wait(30) == 3
+        ticket.remove()
+        # The fork server ends with its owner; a worker notices, and its jobs start cold.
+        server.close()
+        listener.close()  # as fork_host.py does while it has no server
+        assert second.take() is None and second.server is None
+    finally:
+        first.close()
+        second.close()
+        server.close()
+        listener.close()
+    assert subprocess.run(["kill", "-0", str(server.process.pid)],
+                          capture_output=True).returncode != 0
+
+
+def _fork_servers_in(folder: Path) -> list[int]:
+    """The fork server processes working in ``folder`` (their cwd is their own folder),
+    not the jobs forked from them (which have the same command line)."""
+    booted = set(processes_with("warm_boot.py"))
+    found = []
+    for pid in booted:
+        try:
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent not in booted and os.readlink(f"/proc/{pid}/cwd").startswith(str(folder)):
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def test_embedded_workers_fork_their_jobs_from_one_server(start_server, tmp_path):
+    if not forks.forking(from_environment()):
+        pytest.skip("this worker cannot fork jobs (bubblewrap without root)")
+    server = start_server(workers=2, env={"DIOPTRA_WARM_MODULES": "json"})
+    archive = write_tar(tmp_path / "sleepy.tar.gz", {
+        "MLproject": "entry_points:\n  main: {parameters: {s: {type: float, default: 4}},"
+                     " command: 'python sleeper.py {s}'}\n",
+        "sleeper.py": SLEEPER,
+    })
+    client = DioptraClient(server.url)
+    experiment = client.register_experiment(unique("shared"))["name"]
+    queue = client.register_queue(unique("shared"))["name"]
+
+    def run_two() -> None:
+        jobs = [client.submit_job(archive, experiment, "main", queue=queue)["jobId"]
+                for _ in range(2)]
+        deadline = time.monotonic() + 120
+        while not all(client.get_job_by_id(j)["status"] == "started" for j in jobs):
+            assert time.monotonic() < deadline, "two jobs never ran at once"
+            time.sleep(0.1)
+        assert len(_fork_servers_in(server.data_dir)) == 1  # both workers', one server
+        for job_id in jobs:
+            done = client.wait_for_job(job_id, timeout_s=120)
+            log = client.get_job_log(job_id)["log"]
+            assert done["status"] == "finished", log
+            assert "(in a warm interpreter)" in log and "started\n" in log, log
+
+    run_two()
+    # Should it die, its keeper starts another, and the workers fork from that one.
+    (pid,) = _fork_servers_in(server.data_dir)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while _fork_servers_in(server.data_dir) in ([], [pid]):
+        assert time.monotonic() < deadline, "no new fork server"
+        time.sleep(0.2)
+    run_two()

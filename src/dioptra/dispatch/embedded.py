@@ -1,7 +1,9 @@
 """Embedded dispatch: N local worker processes that pull jobs from this server.
 
 The workers are ordinary `python -m dioptra.worker` processes talking HTTP, the same
-code as remote workers; a supervisor thread restarts any that dies.
+code as remote workers; a supervisor thread restarts any that dies. They share one fork
+server for their warm jobs, kept by `python -m dioptra.worker.fork_host` (one set of ML
+imports at start instead of one per worker), which is stopped after them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 from dioptra.dispatch.wakeup import WakeUp
 from dioptra.processes import die_with_parent
@@ -34,18 +37,25 @@ class EmbeddedDispatcher:
         self.extra_env = dict(extra_env or {})
         self.instance = uuid.uuid4().hex[:8]
         self._procs: dict[int, subprocess.Popen] = {}
+        # Where the workers' shared fork server listens (the keeper makes it).
+        self.fork_socket = Path(work_dir) / f"fork-server-{self.instance}.sock"
+        self._fork_host: subprocess.Popen | None = None
         self._stopping = threading.Event()
         self._spawned = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _spawn(self, index: int) -> subprocess.Popen:
-        worker_id = f"{EMBEDDED_PREFIX}{self.instance}:{index}"
+    def _environment(self) -> dict[str, str]:
         env = {**os.environ, **self.extra_env}
         # N workers share the cores: without this every job's torch/BLAS would start a
         # thread per core and they would all thrash. A user's own setting wins.
         share = str(max(1, (os.cpu_count() or 1) // self.n_workers))
         for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env.setdefault(name, share)
+        return env
+
+    def _spawn(self, index: int) -> subprocess.Popen:
+        worker_id = f"{EMBEDDED_PREFIX}{self.instance}:{index}"
+        env = self._environment()
         if self.token:
             env["DIOPTRA_API_TOKEN"] = self.token
         # Killed with the server (kill -9 included): an orphan would go on taking jobs.
@@ -53,8 +63,14 @@ class EmbeddedDispatcher:
             *die_with_parent("KILL"), sys.executable, "-m", "dioptra.worker",
             "--server", self.server_url,
             "--worker-id", worker_id, "--work-dir", self.work_dir,
+            "--fork-server-socket", str(self.fork_socket),
         ]
         return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
+
+    def _spawn_fork_host(self) -> subprocess.Popen:
+        cmd = [*die_with_parent("KILL"), sys.executable, "-m", "dioptra.worker.fork_host",
+               "--socket", str(self.fork_socket), "--work-dir", self.work_dir]
+        return subprocess.Popen(cmd, env=self._environment(), stdin=subprocess.DEVNULL)
 
     def start(self) -> None:
         # The workers are spawned, watched and stopped by one thread: their
@@ -66,6 +82,8 @@ class EmbeddedDispatcher:
 
     def _run(self) -> None:
         try:
+            if self.n_workers > 0:
+                self._fork_host = self._spawn_fork_host()
             for index in range(self.n_workers):
                 self._procs[index] = self._spawn(index)
         finally:
@@ -76,7 +94,14 @@ class EmbeddedDispatcher:
                     log.warning("embedded worker %s exited with %s; restarting", index,
                                 proc.returncode)
                     self._procs[index] = self._spawn(index)
+            host = self._fork_host
+            if host is not None and host.poll() not in (None, 0) and not self._stopping.is_set():
+                # (0: nothing to serve, the workers' jobs are not forked)
+                log.warning("the embedded workers' fork server keeper exited with %s; "
+                            "restarting", host.returncode)
+                self._fork_host = self._spawn_fork_host()
         self._stop_workers()
+        self._stop_fork_host()
 
     def job_ready(self, job_id: str, queue_name: str, timeout_seconds: int) -> None:
         self.wakeup.notify()
@@ -95,7 +120,9 @@ class EmbeddedDispatcher:
         alive = [p for p in self._procs.values() if p.poll() is None]
         for proc in alive:
             proc.terminate()
-        time.sleep(0.5)
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline and any(p.poll() is None for p in alive):
+            time.sleep(0.02)
         for proc in alive:
             if proc.poll() is None:
                 proc.terminate()
@@ -105,3 +132,15 @@ class EmbeddedDispatcher:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    def _stop_fork_host(self) -> None:
+        """After the workers: its fork server's jobs are theirs."""
+        host = self._fork_host
+        if host is None or host.poll() is not None:
+            return
+        host.terminate()
+        try:
+            host.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            host.kill()
+            host.wait()

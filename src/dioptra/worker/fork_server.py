@@ -1,12 +1,15 @@
 """The fork server: one interpreter with the ML stack imported, forked once per job.
 
-Started by ``dioptra.worker.forks`` as ``python warm_boot.py --serve SOCKET_FD MODULE...``
-(in the sandbox ``Sandbox.wrap_fork_server`` builds), which imports the modules while
-BLAS and Arrow are told not to start threads. It checks that it is still single-threaded (so a
-fork cannot inherit a lock held by another thread: the reason forking a used
-interpreter can deadlock), reports ``ready <rss kB>`` (or ``unforkable ...``) and then
-serves requests: a JSON job (as ``warm_boot`` takes it, plus its sandbox and limits)
-with two descriptors, the job's output pipe and a status pipe. For each it forks:
+Started by ``dioptra.worker.forks`` as ``python warm_boot.py --serve FD[,LISTEN_FD]
+MODULE...`` (in the sandbox ``Sandbox.wrap_fork_server`` builds), which imports the
+modules while BLAS and Arrow are told not to start threads. It checks that it is still
+single-threaded (so a fork cannot inherit a lock held by another thread: the reason
+forking a used interpreter can deadlock), reports ``ready <rss kB>`` (or ``unforkable
+...``) on FD, its owner's connection, and then serves requests on it and, given a
+listening socket, on each connection a worker of the same uid opens there (the embedded
+workers share one fork server: ``fork_host.py``), which is told the same first. A request
+is a JSON job (as ``warm_boot`` takes it, plus its sandbox and limits) with two
+descriptors, the job's output pipe and a status pipe. For each it forks:
 
     server --fork--> leader (setsid: the job's process group; writes "pid N")
                        | new namespaces, its folder only, fresh /tmp (jail.py)
@@ -17,6 +20,8 @@ with two descriptors, the job's output pipe and a status pipe. For each it forks
 and writes ``exit CODE`` to the status pipe when the leader ends. The job never runs in
 the server itself, and nothing the server holds is reused: each job is a new fork of an
 interpreter that never ran a job. Without a sandbox the leader runs the job itself.
+When a connection closes (its worker has gone), the jobs asked for on it are killed; when
+the owner's does, the server ends, and every job with it.
 
 Only the standard library: this file runs before any job code, in every job's process.
 """
@@ -26,6 +31,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import sys
 
 _MAX_REQUEST = 1 << 20
@@ -42,15 +48,18 @@ def _thread_names():
     return names
 
 
-def serve(sock_fd, state, preloaded, boot):
-    """Serve jobs until the worker closes the socket (``state``: what ``warm_boot`` read
-    at start; ``preloaded``: the modules every job starts with)."""
-    sock = socket.socket(fileno=sock_fd)
+def serve(sock_fd, listen_fd, state, preloaded, boot):
+    """Serve jobs until the owner closes its connection (``listen_fd``: None, or where
+    other workers connect; ``state``: what ``warm_boot`` read at start; ``preloaded``:
+    the modules every job starts with)."""
+    owner = socket.socket(fileno=sock_fd)
+    listener = None if listen_fd is None else socket.socket(fileno=listen_fd)
     jail = boot._private_module("jail")
     threads = _thread_names()
     unforkable = f"unforkable {len(threads)} threads: {', '.join(threads)}" \
         if len(threads) > 1 else ""
-    sock.send((unforkable or f"ready {boot._rss_kb()}").encode())
+    said = (unforkable or f"ready {boot._rss_kb()}").encode()
+    owner.send(said)
     sys.stdout.flush()
     sys.stderr.flush()
 
@@ -58,41 +67,81 @@ def serve(sock_fd, state, preloaded, boot):
     os.set_blocking(wake_w, False)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-    leaders = {}  # pid -> its status descriptor
+    clients = [owner]
+    leaders = {}  # pid -> (its status descriptor, the connection that asked for it)
     while True:
-        readable, _, _ = select.select([sock, wake_r], [], [])
+        waited = [*clients, wake_r] + ([listener] if listener is not None else [])
+        readable, _, _ = select.select(waited, [], [])
         if wake_r in readable:
             os.read(wake_r, 4096)
         _reap(leaders)
-        if sock not in readable:
-            continue
-        message, fds, _, _ = socket.recv_fds(sock, _MAX_REQUEST, 2)
-        if not message:
-            return  # the worker is gone: its jobs die with us (their parent-death signal)
-        if len(fds) != 2:
-            for fd in fds:
-                os.close(fd)
-            continue
-        output, status = fds
-        threads = _thread_names()
-        if unforkable or len(threads) > 1:  # then no fork: the worker runs the job cold
-            _say(status, f"error {unforkable or f'{len(threads)} threads'}")
-            os.close(status)
-            os.close(output)
-            continue
-        pid = os.fork()
-        if pid == 0:
-            try:  # never back into this loop: the child is the job's, whatever happens
-                os.close(sock.detach())  # detached: it can never close a reused number
-                for fd in (wake_r, wake_w, *leaders.values()):
+        if listener is not None and listener in readable:
+            _accept(listener, clients, said)
+        for client in [c for c in clients if c in readable]:
+            message, fds, _, _ = socket.recv_fds(client, _MAX_REQUEST, 2)
+            if not message:
+                if client is owner:
+                    return  # the owner is gone: all jobs die with us (parent-death signal)
+                _drop(client, clients, leaders)
+                continue
+            if len(fds) != 2:
+                for fd in fds:
                     os.close(fd)
-                job = json.loads(message)
-                job["preloaded"] = preloaded
-                _leader(job, output, status, state, boot, jail)
-            finally:
-                os._exit(125)
-        os.close(output)
-        leaders[pid] = status
+                continue
+            output, status = fds
+            threads = _thread_names()
+            if unforkable or len(threads) > 1:  # then no fork: the worker runs the job cold
+                _say(status, f"error {unforkable or f'{len(threads)} threads'}")
+                os.close(status)
+                os.close(output)
+                continue
+            pid = os.fork()
+            if pid == 0:
+                try:  # never back into this loop: the child is the job's, whatever happens
+                    for sock in (*clients, listener):
+                        if sock is not None:  # detached: never closes a reused number
+                            os.close(sock.detach())
+                    for fd in (wake_r, wake_w, *(fd for fd, _ in leaders.values())):
+                        os.close(fd)
+                    job = json.loads(message)
+                    job["preloaded"] = preloaded
+                    _leader(job, output, status, state, boot, jail)
+                finally:
+                    os._exit(125)
+            os.close(output)
+            leaders[pid] = (status, client)
+
+
+def _accept(listener, clients, said):
+    """A worker's connection: served if it runs as our uid (it is told what we are)."""
+    try:
+        conn, _ = listener.accept()
+    except OSError:
+        return
+    _, uid, _ = struct.unpack("3i", conn.getsockopt(
+        socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    if uid != os.getuid():
+        conn.close()
+        return
+    try:
+        conn.send(said)
+    except OSError:
+        conn.close()
+        return
+    clients.append(conn)
+
+
+def _drop(client, clients, leaders):
+    """A worker closed its connection (it stopped or died): its jobs go too, as they would
+    with a fork server of its own. They are reaped as usual."""
+    for pid, (_, asked_on) in leaders.items():
+        if asked_on is client:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    clients.remove(client)
+    client.close()
 
 
 def _reap(leaders):
@@ -103,10 +152,10 @@ def _reap(leaders):
             return
         if pid == 0:
             return
-        status = leaders.pop(pid, None)
-        if status is not None:
-            _say(status, f"exit {os.waitstatus_to_exitcode(wait_status)}")
-            os.close(status)
+        leader = leaders.pop(pid, None)
+        if leader is not None:
+            _say(leader[0], f"exit {os.waitstatus_to_exitcode(wait_status)}")
+            os.close(leader[0])
 
 
 def _say(fd, text):

@@ -7,6 +7,8 @@ job needs nothing prepared. ``ForkPool`` offers the same interface as ``warm.War
 (``take`` gives a ``ForkTicket``, which behaves as a ``WarmInterpreter``), and falls back
 to it where forking is not possible: a non-root worker with bubblewrap (it cannot give
 a forked job a uid of its own), or a server that still has threads after its imports.
+Workers on one machine can share a fork server (the embedded ones do, ``fork_host.py``):
+their pools connect to the socket it listens on instead of starting one each.
 """
 
 from __future__ import annotations
@@ -86,37 +88,16 @@ class ForkedProcess:
             self._status = -1
 
 
-class ForkServer:
-    """The worker's fork server process, started from the worker's loop thread (it dies
-    with that thread)."""
+class _ForkChannel:
+    """A connection to a fork server: what it said it is, and the jobs it forks for us."""
 
-    def __init__(self, work_root: Path, sandbox: Sandbox,
-                 environment: Callable[[Path, Path], dict[str, str]], preload: list[str]
-                 ) -> None:
-        work_root.mkdir(parents=True, exist_ok=True)
-        self.folder = Path(tempfile.mkdtemp(prefix="fork-server-", dir=work_root))
-        self.work_root = work_root
-        self.sandbox = sandbox
-        (self.folder / "home").mkdir()
-        env = environment(self.folder / "plugins", self.folder / "home")
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            command = shlex.join(["python", str(BOOT), "--serve", str(theirs.fileno()),
-                                  *preload])
-            argv = sandbox.wrap_fork_server(command, self.folder, work_root)
-            self.process = subprocess.Popen(
-                [*die_with_parent("KILL"), *argv], cwd=str(self.folder), env=env,
-                stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(theirs.fileno(),))
-        except BaseException:
-            ours.close()
-            with contextlib.suppress(OSError):
-                remove_tree(self.folder)
-            raise
-        finally:
-            theirs.close()
-        self._sock = ours
-        self._state = "starting"  # then "ready <rss kB>" or "unforkable ..."
-        self._owner = os.getpid()
+    work_root: Path
+    sandbox: Sandbox
+    _sock: socket.socket
+    _state: str = "starting"  # then "ready <rss kB>" or "unforkable ..."
+
+    def alive(self) -> bool:
+        raise NotImplementedError
 
     def state(self, wait_s: float = 0) -> str:
         """What it said it is: ``starting`` (importing), ``ready <rss kB>``,
@@ -127,19 +108,6 @@ class ForkServer:
         if not self.alive():
             self._state = "dead"
         return self._state
-
-    def alive(self) -> bool:
-        """Also right in a process forked from the one that started it (an RQ work
-        horse), which is not its parent."""
-        if os.getpid() == self._owner:
-            return self.process.poll() is None
-        try:
-            os.kill(self.process.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
 
     def ready_rss_kb(self, wait_s: float = 0) -> int | None:
         words = self.state(wait_s).split()
@@ -186,6 +154,53 @@ class ForkServer:
         """The next job's folder, made now, to be run by a fork of this server."""
         return ForkTicket(self, *job_folder(self.work_root, self.sandbox))
 
+
+class ForkServer(_ForkChannel):
+    """The worker's fork server process, started from the worker's loop thread (it dies
+    with that thread). ``listener``: a listening socket on which other workers may ask
+    for forks too (``SharedForkServer``)."""
+
+    def __init__(self, work_root: Path, sandbox: Sandbox,
+                 environment: Callable[[Path, Path], dict[str, str]], preload: list[str],
+                 listener: socket.socket | None = None) -> None:
+        work_root.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix="fork-server-", dir=work_root))
+        self.work_root = work_root
+        self.sandbox = sandbox
+        (self.folder / "home").mkdir()
+        env = environment(self.folder / "plugins", self.folder / "home")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        fds = (theirs.fileno(),) if listener is None else (theirs.fileno(), listener.fileno())
+        try:
+            command = shlex.join(["python", str(BOOT), "--serve", ",".join(map(str, fds)),
+                                  *preload])
+            argv = sandbox.wrap_fork_server(command, self.folder, work_root)
+            self.process = subprocess.Popen(
+                [*die_with_parent("KILL"), *argv], cwd=str(self.folder), env=env,
+                stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=fds)
+        except BaseException:
+            ours.close()
+            with contextlib.suppress(OSError):
+                remove_tree(self.folder)
+            raise
+        finally:
+            theirs.close()
+        self._sock = ours
+        self._owner = os.getpid()
+
+    def alive(self) -> bool:
+        """Also right in a process forked from the one that started it (an RQ work
+        horse), which is not its parent."""
+        if os.getpid() == self._owner:
+            return self.process.poll() is None
+        try:
+            os.kill(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
     def close(self) -> None:
         self._sock.close()  # end of file: it exits, and jobs still running die with it
         try:
@@ -198,11 +213,66 @@ class ForkServer:
             remove_tree(self.folder)
 
 
+class SharedForkServer(_ForkChannel):
+    """A connection to a fork server another process keeps and listens for (``listen``).
+    The jobs forked for us die when we close it."""
+
+    def __init__(self, path: Path, work_root: Path, sandbox: Sandbox) -> None:
+        self.work_root = work_root
+        self.sandbox = sandbox
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            with unix_address(path) as address:
+                self._sock.connect(address)
+        except OSError:
+            self._sock.close()
+            raise
+
+    def alive(self) -> bool:
+        if self._sock.fileno() < 0:
+            return False
+        poll = select.poll()
+        poll.register(self._sock, select.POLLIN)
+        return not any(events & (select.POLLHUP | select.POLLERR) for _, events in poll.poll(0))
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+@contextlib.contextmanager
+def unix_address(path: Path):
+    """``path`` as an AF_UNIX address: through its folder's descriptor when it is longer
+    than the 108 bytes such an address may be (a deep work dir)."""
+    if len(os.fsencode(path)) < 100:
+        yield str(path)
+        return
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{folder}/{path.name}"
+    finally:
+        os.close(folder)
+
+
+def listen(path: Path) -> socket.socket:
+    """The socket where workers of this uid ask a shared fork server for forks."""
+    path.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        with unix_address(path) as address:
+            sock.bind(address)
+        path.chmod(0o600)
+        sock.listen(64)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class ForkTicket:
     """The next job's folder and uid, to be run by a fork of the server: what
     ``WarmPool.take`` gives, for ``execute.py``."""
 
-    def __init__(self, server: ForkServer, folder: Path, uid: int | None) -> None:
+    def __init__(self, server: _ForkChannel, folder: Path, uid: int | None) -> None:
         self.server = server
         self.folder = folder
         self.sandbox = server.sandbox
@@ -238,20 +308,27 @@ class ForkTicket:
             remove_tree(self.folder)
 
 
+# How long a pool waits, after its start, for the shared fork server's socket to appear
+# (its keeper starts beside the workers); later, a job finding none starts cold.
+SHARED_START_WAIT_S = 10.0
+
+
 class ForkPool:
     """``WarmPool``'s interface over one fork server (or, where it cannot fork, over a
     ``WarmPool``). Call from the worker's loop thread."""
 
     def __init__(self, work_root: Path, sandbox: Sandbox,
                  environment: Callable[[Path, Path], dict[str, str]],
-                 preload: list[str] | None = None) -> None:
+                 preload: list[str] | None = None, shared: Path | None = None) -> None:
         self.work_root = work_root
         self.sandbox = sandbox
         self.environment = environment
         self.preload = modules() if preload is None else preload
-        self.server: ForkServer | None = None
+        self.shared = shared  # the socket of the fork server this pool shares, if any
+        self.server: ForkServer | SharedForkServer | None = None
         self.fallback: WarmPool | None = None
         self.wanted = True
+        self._born = time.monotonic()
 
     def note(self, usable: bool) -> None:
         self.wanted = usable
@@ -270,11 +347,18 @@ class ForkPool:
                 return
             if state != "dead":
                 return
-            log.warning("warm start: the fork server ended; starting another")
+            log.warning("warm start: the fork server ended; %s",
+                        "connecting again" if self.shared else "starting another")
             self.server.close()
             self.server = None
         if not self.wanted:
             return  # the server is started when a job could use it
+        if self.shared is not None:
+            try:
+                self.server = SharedForkServer(self.shared, self.work_root, self.sandbox)
+            except OSError as exc:  # not listening (yet): the next job tries again
+                log.debug("warm start: no fork server at %s yet (%s)", self.shared, exc)
+            return
         try:
             self.server = ForkServer(self.work_root, self.sandbox, self.environment,
                                      fork_modules(self.preload))
@@ -286,9 +370,14 @@ class ForkPool:
             self.fallback.wait_ready(timeout_s, stop)
             return
         deadline = time.monotonic() + timeout_s
-        while self.server is not None and self.server.state(0.2) == "starting" \
-                and not stop() and time.monotonic() < deadline:
-            pass
+        while not stop() and time.monotonic() < deadline:
+            if self.server is None and self.shared is not None and self.wanted \
+                    and time.monotonic() < self._born + SHARED_START_WAIT_S:
+                time.sleep(0.1)  # its keeper is starting with us
+                self.prepare()
+                continue
+            if self.server is None or self.server.state(0.2) != "starting":
+                return
 
     def take(self) -> ForkTicket | object | None:
         self.prepare()

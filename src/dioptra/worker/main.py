@@ -56,12 +56,15 @@ def run_worker(
     work_root: Path | None,
     redis_url: str | None,
     once: bool = False,
+    fork_server_socket: Path | None = None,
 ) -> int:
     """Run a worker until it is told to stop; return the number of jobs it ran.
 
     ``queues`` None serves every queue (pull mode only: RQ needs queue names).
     ``once``: burst mode - return as soon as no job is waiting (in pull mode: when a
     claim finds nothing within its 10 s wait).
+    ``fork_server_socket``: fork warm jobs from the fork server listening there
+    (``fork_host.py``) instead of starting one (pull mode).
     """
     worker_id = worker_id or default_worker_id()
     if token:
@@ -81,7 +84,8 @@ def run_worker(
         if redis_url:
             assert queues is not None
             return _run_rq(server_url, token, queues, worker_id, work_root, redis_url, once)
-        return _run_pull(ServerAPI(server_url, token), queues, worker_id, work_root, once)
+        return _run_pull(ServerAPI(server_url, token), queues, worker_id, work_root, once,
+                         fork_server_socket)
     finally:
         beat.stop()
 
@@ -123,9 +127,10 @@ class _Stopper:
 
 
 def _run_pull(
-    api: ServerAPI, queues: list[str] | None, worker_id: str, work_root: Path, once: bool
+    api: ServerAPI, queues: list[str] | None, worker_id: str, work_root: Path, once: bool,
+    fork_server_socket: Path | None = None,
 ) -> int:
-    pool = _warm_pool(work_root)
+    pool = warm_pool(work_root, fork_server_socket)
     if pool is not None:
         pool.prepare()  # first: it imports the ML stack while this process imports mlflow
     # Import mlflow now, while idle, not when the first job is waiting (seconds).
@@ -188,8 +193,9 @@ def _run_pull(
 WARM_READY_WAIT_S = 60.0
 
 
-def _warm_pool(work_root: Path) -> Any:
-    """The worker's warm interpreters (None: switched off, or the sandbox cannot run)."""
+def warm_pool(work_root: Path, fork_server_socket: Path | None = None) -> Any:
+    """The worker's warm interpreters (None: switched off, or the sandbox cannot run);
+    forked from the fork server at ``fork_server_socket`` if given and forking."""
     from dioptra.worker import warm
     from dioptra.worker.execute import entry_point_environment
     from dioptra.worker.sandbox import SandboxUnavailable
@@ -205,12 +211,12 @@ def _warm_pool(work_root: Path) -> Any:
         return None  # every job fails with the reason; nothing to prepare
     from dioptra.worker import forks
 
-    pool = forks.ForkPool if forks.forking(sandbox) else warm.WarmPool
-    return pool(
-        work_root,
-        sandbox,
-        lambda plugins, home: entry_point_environment(plugins, home, work_root, {}),
-    )
+    def environment(plugins: Path, home: Path) -> dict[str, str]:
+        return entry_point_environment(plugins, home, work_root, {})
+
+    if forks.forking(sandbox):
+        return forks.ForkPool(work_root, sandbox, environment, shared=fork_server_socket)
+    return warm.WarmPool(work_root, sandbox, environment)
 
 
 # -- RQ mode -----------------------------------------------------------------------------
@@ -264,7 +270,7 @@ def _rq_fork_server(work_root: Path) -> Any:
     Started from this (the main) thread, which RQ's loop keeps alive as long as it."""
     from dioptra.worker.forks import ForkPool
 
-    pool = _warm_pool(work_root)
+    pool = warm_pool(work_root)
     if not isinstance(pool, ForkPool):
         if pool is not None:
             log.info("warm start: RQ jobs start cold (this worker cannot fork them into "
@@ -402,6 +408,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "once; also $DIOPTRA_WARM_START=0)",
     )
     parser.add_argument(
+        "--fork-server-socket",
+        type=Path,
+        metavar="PATH",
+        help="fork warm jobs from the fork server listening at PATH, shared with other "
+        "workers of this machine (python -m dioptra.worker.fork_host; the embedded workers "
+        "do this), instead of starting one of this worker's own",
+    )
+    parser.add_argument(
         "--once", action="store_true", help="burst mode: exit as soon as no job is waiting"
     )
     parser.add_argument(
@@ -457,6 +471,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             args.work_dir,
             args.redis_url,
             once=args.once,
+            fork_server_socket=args.fork_server_socket,
         )
     except (ServerAPIError, ValueError) as exc:
         log.error("%s", exc)

@@ -212,9 +212,10 @@ def main():
         state = _startup_state()
         _preload_without_threads(sys.argv[3:])
         preloaded = set(sys.modules)  # what the fork server adds, each job forgets
-        _private_module("fork_server").serve(int(sys.argv[2]), state, preloaded,
-                                             sys.modules[__name__])
-        return
+        owner, _, listener = sys.argv[2].partition(",")
+        _private_module("fork_server").serve(int(owner), int(listener) if listener else None,
+                                             state, preloaded, sys.modules[__name__])
+        os._exit(0)  # its worker has gone: nothing of ours to tear down (torch takes a while)
     control_fd, status_fd = int(sys.argv[1]), int(sys.argv[2])
     modules = sys.argv[3:]
     del sys.path[0]  # this file's folder: not a place to import the modules from
