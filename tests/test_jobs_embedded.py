@@ -3,6 +3,7 @@ dependencies, cancellation, a killed worker and a server restart."""
 
 import os
 import signal
+import sqlite3
 import time
 
 import mlflow
@@ -150,9 +151,25 @@ def test_server_restart_recovers(start_server, tmp_path):
     wait_status(client, running["jobId"], {"started"})
     waiting = submit(client, tmp_path, experiment, queue)
     assert client.get_job_by_id(waiting["jobId"])["status"] == "queued"
-    server.restart()
+    # A stop stops the workers while the API still serves: the running job is reported
+    # failed by its worker before the server is gone, and the queued one waits.
+    assert server.stop() == 0
+    with sqlite3.connect(server.data_dir / "dioptra.db") as db:
+        statuses = dict(db.execute("SELECT job_id, status FROM jobs"))
+    assert statuses[running["jobId"]] == "failed"
+    assert statuses[waiting["jobId"]] == "queued"
+    server.start()
+    client = DioptraClient(server.url)
+    log = client.get_job_log(running["jobId"])["log"]
+    assert "the worker was stopped" in log and "server restarted" not in log, log
+    assert client.wait_for_job(waiting["jobId"], timeout_s=120)["status"] == "finished"
+    # A server killed outright cannot: the next start fails what it left running.
+    running = submit(client, tmp_path, experiment, queue, "sleep",
+                     entry_point_kwargs="-P seconds=300")
+    wait_status(client, running["jobId"], {"started"})
+    server.stop(signal.SIGKILL)
+    server.start()
     client = DioptraClient(server.url)
     lost = client.wait_for_job(running["jobId"], timeout_s=60)
     assert lost["status"] == "failed"
     assert "server restarted" in client.get_job_log(running["jobId"])["log"]
-    assert client.wait_for_job(waiting["jobId"], timeout_s=120)["status"] == "finished"

@@ -264,7 +264,9 @@ class TestbedServer:
         try:
             if count == 1:
                 app = self.build()
-                serving.run(app, self.settings, on_exit=self._on_signal)
+                # The embedded workers stop first, as with several API processes.
+                serving.run(app, self.settings, on_exit=self._on_signal,
+                            before_exit=self.embedded.stop if self.embedded else None)
             else:
                 self._serve_with_processes(count)
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import threading
 
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
@@ -14,13 +15,27 @@ from dioptra.restapi.limits import head_timeout_protocol
 
 
 class _Uvicorn(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, on_exit) -> None:
+    def __init__(self, config: uvicorn.Config, on_exit, before_exit=None) -> None:
         super().__init__(config)
         self._on_exit = on_exit
+        self._before_exit = before_exit
+        self._exiting = False
 
     def handle_exit(self, sig, frame) -> None:
         self._on_exit()
-        super().handle_exit(sig, frame)
+        if self._before_exit is None or self._exiting:  # a second signal: at once
+            super().handle_exit(sig, frame)
+            return
+        self._exiting = True
+
+        def then_exit() -> None:
+            try:
+                self._before_exit()
+            finally:
+                uvicorn.Server.handle_exit(self, sig, None)
+
+        # Still serving meanwhile: what ``before_exit`` stops may need the API.
+        threading.Thread(target=then_exit, name="before-exit", daemon=True).start()
 
 
 def config(app, settings: Settings) -> uvicorn.Config:
@@ -44,9 +59,11 @@ def listening_socket(settings: Settings) -> socket.socket:
     return sock
 
 
-def run(app, settings: Settings, on_exit, sock: socket.socket | None = None) -> None:
-    """Serve until SIGTERM/SIGINT; ``on_exit`` runs first (releasing long polls)."""
-    server = _Uvicorn(config(app, settings), on_exit=on_exit)
+def run(app, settings: Settings, on_exit, sock: socket.socket | None = None,
+        before_exit=None) -> None:
+    """Serve until SIGTERM/SIGINT; ``on_exit`` runs first (releasing long polls), then
+    ``before_exit`` (in a thread, while the API still serves), then the server stops."""
+    server = _Uvicorn(config(app, settings), on_exit=on_exit, before_exit=before_exit)
     # uvicorn re-raises the signal that stopped it once it is done; with this handler
     # in place that re-raise is a no-op, so a SIGTERM stop exits 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
