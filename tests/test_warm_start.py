@@ -543,3 +543,39 @@ def test_embedded_workers_fork_their_jobs_from_one_server(start_server, tmp_path
         assert time.monotonic() < deadline, "no new fork server"
         time.sleep(0.2)
     run_two()
+
+
+def test_the_keeper_of_the_shared_fork_server_outlives_its_failures(sandbox, tmp_path,
+                                                                    monkeypatch, caplog):
+    if not forks.forking(sandbox):
+        pytest.skip("this worker cannot fork jobs (bubblewrap without root)")
+    import threading
+
+    from dioptra.worker import fork_host
+
+    monkeypatch.setenv("DIOPTRA_WARM_MODULES", "json")
+    root = tmp_path / "work"
+    root.mkdir()
+    socket_path = root / "not-yet" / "fork.sock"  # its folder is missing: cannot listen
+    stop = threading.Event()
+    keeper = threading.Thread(target=fork_host.serve, args=(socket_path, root, stop))
+    keeper.start()
+    try:
+        deadline = time.monotonic() + 30
+        while "could not start" not in caplog.text:
+            assert time.monotonic() < deadline and keeper.is_alive(), caplog.text
+            time.sleep(0.05)
+        socket_path.parent.mkdir()  # the next try (1 s later) succeeds
+        pool = forks.ForkPool(root, sandbox, lambda p, h: entry_point_environment(
+            p, h, root, {}), preload=["json"], shared=socket_path)
+        try:
+            pool.wait_ready(30, lambda: False)
+            job, ticket = _forked_job(pool, root, "python code.py", SCRIPTS)
+            assert job.stdout.read() == b"before\n" and job.wait(30) == 3
+            ticket.remove()
+        finally:
+            pool.close()
+    finally:
+        stop.set()
+        keeper.join(30)
+    assert not keeper.is_alive() and not socket_path.exists()

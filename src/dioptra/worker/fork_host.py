@@ -44,44 +44,45 @@ def serve(socket_path: Path, work_root: Path, stop: threading.Event) -> None:
         if pool is not None:
             pool.close()
         return
-    server: forks.ForkServer | None = None
-    listener = None
-    quick_deaths = 0  # in a row, each within a minute of its start
+    failures = 0  # in a row, each within a minute of its start
+    while not stop.is_set():
+        started = time.monotonic()
+        ended = _keep_one(socket_path, work_root, pool, stop)
+        if stop.is_set():
+            return
+        failures = failures + 1 if time.monotonic() - started < 60 else 1
+        delay = RESTART_DELAYS_S[min(failures, len(RESTART_DELAYS_S)) - 1]
+        log.warning("warm start: the workers' fork server %s; their jobs start cold until "
+                    "another is ready (in %.0f s)", ended, delay)
+        stop.wait(delay)
+
+
+def _keep_one(socket_path: Path, work_root: Path, pool: forks.ForkPool,
+              stop: threading.Event) -> str:
+    """Run one fork server until ``stop`` or its end; say how it ended. The socket is
+    there only while it runs: meanwhile a worker's jobs start cold rather than wait on a
+    connection nobody answers."""
+    listener = server = None
     try:
-        while not stop.is_set():
-            if server is None:
-                # Listening only while a server runs: meanwhile a worker's jobs start cold
-                # rather than wait on a connection nobody answers.
-                listener = forks.listen(socket_path)
-                server = forks.ForkServer(work_root, pool.sandbox, pool.environment,
-                                          forks.fork_modules(pool.preload), listener)
-                started = time.monotonic()
-                said = ""
+        listener = forks.listen(socket_path)
+        server = forks.ForkServer(work_root, pool.sandbox, pool.environment,
+                                  forks.fork_modules(pool.preload), listener)
+        said = ""
+        while server.alive() and not stop.is_set():
             if not said and server.state() != "starting":
                 said = server.state()
                 log.info("warm start: the workers' fork server says %s", said)
-            if server.alive():
-                stop.wait(0.5)
-                continue
-            quick_deaths = quick_deaths + 1 if time.monotonic() - started < 60 else 1
-            delay = RESTART_DELAYS_S[min(quick_deaths, len(RESTART_DELAYS_S)) - 1]
-            log.warning("warm start: the workers' fork server ended (%s); another in %.0f s",
-                        server.process.returncode, delay)
-            server.close()
-            server = None
-            _stop_listening(listener, socket_path)
-            listener = None
-            stop.wait(delay)
+            stop.wait(0.5)
+        return f"ended (exit {server.process.poll()})"
+    except Exception as exc:  # noqa: BLE001 - the workers go on, cold
+        log.exception("warm start: could not start the workers' fork server")
+        return f"could not start ({exc})"
     finally:
         if server is not None:
             server.close()
         if listener is not None:
-            _stop_listening(listener, socket_path)
-
-
-def _stop_listening(listener, socket_path: Path) -> None:
-    listener.close()
-    socket_path.unlink(missing_ok=True)
+            listener.close()
+            socket_path.unlink(missing_ok=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
