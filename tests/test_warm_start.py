@@ -579,3 +579,42 @@ def test_the_keeper_of_the_shared_fork_server_outlives_its_failures(sandbox, tmp
         stop.set()
         keeper.join(30)
     assert not keeper.is_alive() and not socket_path.exists()
+
+
+def test_a_shared_fork_server_serves_only_its_own_uid(sandbox, tmp_path):
+    if os.geteuid() != 0 or not forks.forking(sandbox):
+        pytest.skip("needs root (to connect as another uid) and forking")
+    import socket
+
+    root = tmp_path / "work"
+    root.mkdir()
+    folder = Path(tempfile.mkdtemp(prefix="fork-uid-"))
+    folder.chmod(0o755)
+    path = folder / "fork.sock"
+    listener = forks.listen(path)
+    path.chmod(0o666)  # the file would stop another uid; here the server itself must
+    server = forks.ForkServer(root, sandbox, lambda p, h: entry_point_environment(
+        p, h, root, {}), ["json"], listener)
+    try:
+        assert server.state(60).startswith("ready")
+        child = os.fork()
+        if child == 0:  # connects as nobody: accepted by the kernel, closed by the server
+            try:
+                os.setgroups([])
+                os.setresgid(65534, 65534, 65534)
+                os.setresuid(65534, 65534, 65534)
+                conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                conn.connect(str(path))
+                conn.settimeout(30)
+                os._exit(0 if conn.recv(100) == b"" else 1)
+            except BaseException:  # noqa: BLE001
+                os._exit(2)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        ours = forks.SharedForkServer(path, root, sandbox)  # the same uid is served
+        assert ours.state(30).startswith("ready")
+        ours.close()
+    finally:
+        server.close()
+        listener.close()
+        shutil.rmtree(folder)
