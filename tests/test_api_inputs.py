@@ -92,6 +92,15 @@ def test_integers_beyond_64_bits_are_400_naming_the_field(served, queued_job):
                          (f"limit={big}", "limit")):
         bad_request(requests.get(f"{api}/job/?{query}"), field)
     bad_request(requests.get(f"{api}/job/{uuid.uuid4()}/log?offset={big}"), "offset")
+    # The interface's own lists too (schemathesis found the overview's offset a 500).
+    for path, field in ((f"overview/jobs?offset={big}", "offset"),
+                        (f"overview/jobs?offset={10**40}&limit=953", "offset"),
+                        (f"overview/jobs?experimentId={big}", "experimentId"),
+                        (f"pipeline/?experimentId={big}", "experimentId"),
+                        (f"report/?experimentId={big}", "experimentId")):
+        bad_request(requests.get(f"{api}/{path}"), field)
+    page = requests.get(f"{api}/overview/jobs?offset={big - 1}")
+    assert page.status_code == 200 and page.json()["jobs"] == [], page.text
     # The largest storable id is just not found; the largest offset reads nothing.
     assert requests.get(f"{api}/experiment/{big - 1}").status_code == 404
     far = requests.get(f"{api}/job/{queued_job}/log?offset={big - 1}")
@@ -245,3 +254,14 @@ def test_schema_fuzzing_finds_no_5xx_and_no_answer_the_document_denies(served, t
     assert result.returncode == 0, report
     assert re.search(rf"Tested:\s+{operations}\b", result.stdout), report
     assert served.log().count("error id") == errors_before, "a request answered 500"
+
+
+def test_text_filters_no_database_stores_are_answered_not_500(served):
+    api = f"{served.url}/api/v0"
+    for bad in ("%00", "a%00b", "%ED%A0%80", "%C3%BD7%C2%AB%F1%92%95%B1%0C"):
+        for path in (f"overview/jobs?queue={bad}", f"overview/jobs?text={bad}",
+                     f"overview/jobs?entryPoint={bad}", f"overview/jobs?jobId={bad}",
+                     f"overview/jobs?dependsOn={bad}", f"overview/jobs?status={bad}",
+                     f"report/?entryPoint={bad}", f"job/?status={bad}"):
+            answer = requests.get(f"{api}/{path}")
+            assert answer.status_code < 500, (path, answer.status_code, answer.text)

@@ -61,13 +61,15 @@ def worker_summaries(c: ServiceContext = Depends(ctx)) -> list[dict]:
 
 @router.get("/api/v0/overview/jobs")
 def find_jobs(
-    status: str | None = Query(None), experimentId: int | None = Query(None),
+    status: str | None = Query(None),
+    experimentId: int | None = Query(None, ge=0, le=schemas.INT64_MAX),
     queue: str | None = Query(None), entryPoint: str | None = Query(None),
     text: str | None = Query(None, description="in the id, entry point, parameters, "
                              "experiment or queue name"),
     dependsOn: str | None = Query(None, description="only the children of this job"),
     jobId: str | None = Query(None, description="only this job"),
-    limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0),
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=schemas.INT64_MAX),
     c: ServiceContext = Depends(ctx),
 ) -> dict:
     """Jobs newest first, filtered, one page at a time, with the total."""

@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
+from dioptra.restapi import schemas
 from dioptra.restapi.deps import ctx
 from dioptra.restapi.routers.uploads import saved_upload
 from dioptra.services import pipelines, reports
@@ -24,7 +25,8 @@ def submit_pipeline(
 
 @router.get("/")
 def list_pipelines(
-    experimentId: int | None = Query(None, description="only pipelines of this experiment"),
+    experimentId: int | None = Query(None, ge=0, le=schemas.INT64_MAX,
+                                     description="only pipelines of this experiment"),
     c: ServiceContext = Depends(ctx),
 ) -> list[dict]:
     return [

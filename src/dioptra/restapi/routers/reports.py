@@ -5,6 +5,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from dioptra.restapi import schemas
 from dioptra.restapi.deps import ctx
 from dioptra.restapi.openapi import REPORT_FORMATS
 from dioptra.services import reports
@@ -23,7 +24,8 @@ def render(report: reports.Report, fmt: str) -> Response | dict:
 
 @router.get("/", responses={200: REPORT_FORMATS})
 def jobs_report(
-    experimentId: int | None = Query(None, description="jobs of this experiment"),
+    experimentId: int | None = Query(None, ge=0, le=schemas.INT64_MAX,
+                                     description="jobs of this experiment"),
     entryPoint: str | None = Query(None, description="jobs of this entry point"),
     status: str | None = Query("finished", description="jobs with this status"),
     format: Literal["json", "csv", "html"] = Query("json", description="json, csv or html"),
