@@ -157,3 +157,32 @@ def test_unknown_pipelines_are_404(pbed):
     assert pbed.api.get("/api/v0/pipeline/nope").status_code == 404
     assert pbed.api.get("/api/v0/pipeline/00000000-0000-0000-0000-000000000000"
                         ).status_code == 404
+
+
+def test_text_no_database_stores_is_a_400_that_can_be_sent(pbed):
+    # JSON may escape a lone surrogate (or a NUL): in a key, a name or a parameter, the
+    # answer is a 400 that says so (it was a 500: the answer itself could not be encoded).
+    for definition in (
+        '{"name": "p\\ud800", "experiment": "pexp", "queue": "cpu", "stages": {}}',
+        '{"\\ud9c8\\ude1d": 1, "name": "p", "experiment": "pexp", "stages": {}}',
+        '{"name": "p", "experiment": "pexp", "queue": "cpu", "stages": {"s": '
+        '{"entryPoint": "main", "params": {"x": "a\\u0000b"}}}}',
+    ):
+        with pbed.archive.open("rb") as fh:
+            answer = pbed.api.post("/api/v0/pipeline/", data={"definition": definition},
+                                   files={"workflow": ("wf.tar.gz", fh)})
+        assert answer.status_code == 400, answer.text
+        assert "lone surrogate" in answer.text or "NUL" in answer.text, answer.text
+    assert pbed.api.get("/api/v0/pipeline/").json() == []  # nothing half-made
+
+
+def test_an_error_quoting_what_was_sent_is_answered_whatever_it_holds(bed):
+    from dioptra.services.errors import BadRequest
+
+    def quotes() -> None:
+        raise BadRequest("no such thing: 'x\ud800'")
+
+    bed.api.app.add_api_route("/test-quotes", quotes)
+    answer = bed.api.get("/test-quotes")
+    assert answer.status_code == 400
+    assert answer.json()["message"].endswith("no such thing: 'x\ufffd'")

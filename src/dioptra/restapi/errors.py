@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from dioptra.services.errors import ServiceError
+from dioptra.services.names import printable_nested
 
 log = logging.getLogger("dioptra.restapi")
 
@@ -91,7 +92,8 @@ def install(app: FastAPI) -> None:
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
         # Some errors carry details beside the message (e.g. a pipeline's problems).
         body = {"message": exc.message, **getattr(exc, "extra", {})}
-        return JSONResponse(body, status_code=exc.status_code)
+        # Messages may quote what was sent, lone surrogates included: no JSON holds those.
+        return JSONResponse(printable_nested(body), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

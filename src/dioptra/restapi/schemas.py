@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 from dioptra.contract import messages
 from dioptra.contract.status import STATUS_VALUES
 from dioptra.db.models import Experiment, Job, Queue
-from dioptra.services.names import printable, text_problem
+from dioptra.services.names import nested_text_problem, printable
 from dioptra.services.plugins import TaskPlugin
 
 # Integers the database can hold (64-bit signed); ids and offsets are never negative.
@@ -22,17 +22,9 @@ FreeText = Annotated[str, AfterValidator(printable)]
 
 
 def _refuse_unstorable(value):
-    if isinstance(value, str):
-        problem = text_problem(value)
-        if problem:
-            raise ValueError(problem)
-    elif isinstance(value, list):
-        for item in value:
-            _refuse_unstorable(item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_unstorable(key)
-            _refuse_unstorable(item)
+    problem = nested_text_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 

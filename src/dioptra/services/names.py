@@ -40,6 +40,33 @@ def check_text(field: str, value: str) -> str:
     return value
 
 
+def nested_text_problem(value: object) -> str | None:
+    """``text_problem`` of the first string in a JSON-like value (keys included)."""
+    if isinstance(value, str):
+        return text_problem(value)
+    items: list = []
+    if isinstance(value, dict):
+        items = [part for pair in value.items() for part in pair]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    for item in items:
+        problem = nested_text_problem(item)
+        if problem:
+            return problem
+    return None
+
+
+def printable_nested(value: object) -> object:
+    """``printable`` applied to every string of a JSON-like value (keys included)."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable_nested(k): printable_nested(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [printable_nested(item) for item in value]
+    return value
+
+
 def printable(text: str) -> str:
     """Free text (a job's output, a failure reason) kept as it came, except what no
     database can store: NUL and lone surrogates become U+FFFD."""

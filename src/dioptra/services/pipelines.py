@@ -29,7 +29,7 @@ from dioptra.contract import pipeline as spec
 from dioptra.contract.mlproject import MLprojectError, Project, find_project_dir, load_project
 from dioptra.contract.status import ENDED_STATUSES, JobStatus
 from dioptra.db.models import Job, Pipeline, PipelineJob, utcnow
-from dioptra.services import experiments, jobs, logs, queues
+from dioptra.services import experiments, jobs, logs, names, queues
 from dioptra.services.context import ServiceContext
 from dioptra.services.errors import BadGateway, BadRequest, NotFound, ServiceError
 from dioptra.services.lifecycle import Transitions
@@ -93,6 +93,12 @@ def _kwargs_text(params: dict[str, str]) -> str | None:
 def submit(ctx: ServiceContext, definition: str, workflow_path: Path, workflow_filename: str
            ) -> Pipeline:
     """Check everything, then make the pipeline, its MLflow run and all of its jobs."""
+    try:
+        unstorable = names.nested_text_problem(spec.load(definition))
+    except spec.PipelineError:
+        unstorable = None  # said with the rest below
+    if unstorable:  # a JSON definition may escape one ("\ud800"): nothing could store it
+        raise InvalidPipeline([f"the definition {unstorable}"])
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="dioptra-pipeline-") as tmp:
         project = _load_project(workflow_path, Path(tmp), problems)
