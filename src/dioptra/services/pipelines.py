@@ -70,12 +70,10 @@ def _load_project(archive: Path, tmp: Path, problems: list[str]) -> Project | No
     return None
 
 
-def _names(definition: str) -> tuple[str | None, list[str]]:
-    """The experiment and queue names a definition gives, even when it is not valid, so
-    that one answer lists every problem."""
-    try:
-        data = spec.load(definition)
-    except spec.PipelineError:
+def _names(data: dict | None) -> tuple[str | None, list[str]]:
+    """The experiment and queue names a loaded definition gives, even when it is not
+    valid, so that one answer lists every problem."""
+    if data is None:
         return None, []
     experiment = data.get("experiment")
     stages = data.get("stages") if isinstance(data.get("stages"), dict) else {}
@@ -94,16 +92,17 @@ def submit(ctx: ServiceContext, definition: str, workflow_path: Path, workflow_f
            ) -> Pipeline:
     """Check everything, then make the pipeline, its MLflow run and all of its jobs."""
     try:
-        unstorable = names.nested_text_problem(spec.load(definition))
+        data = spec.load(definition)
     except spec.PipelineError:
-        unstorable = None  # said with the rest below
+        data = None  # parsing says why, with the rest below
+    unstorable = names.nested_text_problem(data)
     if unstorable:  # a JSON definition may escape one ("\ud800"): nothing could store it
         raise InvalidPipeline([f"the definition {unstorable}"])
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="dioptra-pipeline-") as tmp:
         project = _load_project(workflow_path, Path(tmp), problems)
         try:
-            pipeline = spec.parse(definition, project)
+            pipeline = spec.parse(definition if data is None else data, project)
         except spec.PipelineError as exc:
             problems.extend(exc.problems)
             pipeline = None
@@ -113,7 +112,7 @@ def submit(ctx: ServiceContext, definition: str, workflow_path: Path, workflow_f
             timeouts[stage.name] = parse_timeout(pipeline.timeout_of(stage))
         except ValueError as exc:
             problems.append(f"stage {stage.name!r}: the timeout is invalid: {exc}")
-    experiment_name, queue_names = _names(definition)
+    experiment_name, queue_names = _names(data)
     with ctx.db.session() as session:
         if experiment_name:
             found = experiments.find_by_name(session, experiment_name)
