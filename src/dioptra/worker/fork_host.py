@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import threading
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 
 from dioptra.processes import exit_now
 from dioptra.worker import forks
-from dioptra.worker.main import warm_pool
+from dioptra.worker.main import log_settings, warm_pool
 
 log = logging.getLogger("dioptra.worker")
 
@@ -65,8 +64,7 @@ def _keep_one(socket_path: Path, work_root: Path, pool: forks.ForkPool,
     listener = server = None
     try:
         listener = forks.listen(socket_path)
-        server = forks.ForkServer(work_root, pool.sandbox, pool.environment,
-                                  forks.fork_modules(pool.preload), listener)
+        server = pool.new_server(listener)
         said = ""
         while server.alive() and not stop.is_set():
             if not said and server.state() != "starting":
@@ -95,9 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from dioptra import logs
 
-    env = os.environ
-    level = env.get("DIOPTRA_WORKER_LOG_LEVEL") or env.get("DIOPTRA_LOG_LEVEL") or "info"
-    logs.configure(level.lower(), env.get("DIOPTRA_LOG_FORMAT") or "text")
+    logs.configure(*log_settings())
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

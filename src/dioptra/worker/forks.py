@@ -360,10 +360,14 @@ class ForkPool:
                 log.debug("warm start: no fork server at %s yet (%s)", self.shared, exc)
             return
         try:
-            self.server = ForkServer(self.work_root, self.sandbox, self.environment,
-                                     fork_modules(self.preload))
+            self.server = self.new_server()
         except Exception:  # noqa: BLE001 - warm start is an optimisation only
             log.exception("could not start the fork server; jobs start cold")
+
+    def new_server(self, listener: socket.socket | None = None) -> ForkServer:
+        """A fork server for this pool's jobs (``listener``: see ``ForkServer``)."""
+        return ForkServer(self.work_root, self.sandbox, self.environment,
+                          fork_modules(self.preload), listener)
 
     def wait_ready(self, timeout_s: float, stop: Callable[[], bool]) -> None:
         if self.fallback is not None:

@@ -432,6 +432,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def log_settings(level: str | None = None, fmt: str | None = None) -> tuple[str, str]:
+    """A worker's log level and format: as given, else from the environment."""
+    env = os.environ
+    level = level or env.get("DIOPTRA_WORKER_LOG_LEVEL") or env.get("DIOPTRA_LOG_LEVEL")
+    return (level or "info").lower(), fmt or env.get("DIOPTRA_LOG_FORMAT") or "text"
+
+
 def resolve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argparse.Namespace:
     """Fill what the flags left out from the environment (a flag given always wins) and
     refuse what cannot run; ``parser.error`` exits with status 2."""
@@ -447,11 +454,11 @@ def resolve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argpar
         except OSError as exc:
             parser.error(f"--token-file: {exc}")
     args.token = args.token or env.get(ENV_TOKEN) or None
-    level = args.log_level or env.get("DIOPTRA_WORKER_LOG_LEVEL") or env.get("DIOPTRA_LOG_LEVEL")
-    args.log_level = (level or "info").lower()
+    level = args.log_level
+    args.log_level, args.log_format = log_settings(args.log_level, args.log_format)
     if args.log_level not in LOG_LEVELS:
-        parser.error(f"the log level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
-    args.log_format = args.log_format or env.get("DIOPTRA_LOG_FORMAT") or "text"
+        parser.error(f"the log level must be one of {', '.join(LOG_LEVELS)}, "
+                     f"got {level or args.log_level!r}")
     if args.no_warm_start:
         os.environ["DIOPTRA_WARM_START"] = "0"
     return args
