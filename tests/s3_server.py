@@ -32,6 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from dioptra.processes import stop
+
 
 class RcloneUnavailable(RuntimeError):
     """rclone could not be found or would not start."""
@@ -152,19 +154,9 @@ def rclone_s3_server(
             yield S3Server(endpoint, access_key, secret_key, data, log_path)
             return
         finally:
-            _stop(proc)
+            stop(proc, timeout_s=10)
             log.close()
     raise RcloneUnavailable(f"could not start rclone serve s3: {last_error}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _tail(path: Path, limit: int = 2000) -> str:

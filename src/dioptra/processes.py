@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
 import sys
 from typing import NoReturn
 
@@ -21,6 +22,18 @@ def die_with_parent(signal_name: str = "KILL") -> list[str]:
     """A command prefix making the command get SIG``signal_name`` when its parent dies
     (empty where setpriv is missing)."""
     return ["setpriv", "--pdeathsig", signal_name] if shutil.which("setpriv") else []
+
+
+def stop(proc: subprocess.Popen, timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL if it is still running ``timeout_s`` later; reaped either way."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def exit_now(code: int) -> NoReturn:

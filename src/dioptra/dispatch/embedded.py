@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 from dioptra.dispatch.wakeup import WakeUp
-from dioptra.processes import die_with_parent
+from dioptra.processes import die_with_parent, stop
 
 log = logging.getLogger("dioptra.dispatch")
 EMBEDDED_PREFIX = "embedded:"
@@ -135,12 +135,5 @@ class EmbeddedDispatcher:
 
     def _stop_fork_host(self) -> None:
         """After the workers: its fork server's jobs are theirs."""
-        host = self._fork_host
-        if host is None or host.poll() is not None:
-            return
-        host.terminate()
-        try:
-            host.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            host.kill()
-            host.wait()
+        if self._fork_host is not None:
+            stop(self._fork_host, timeout_s=15)
