@@ -17,8 +17,9 @@ import time
 import uuid
 from pathlib import Path
 
+from dioptra import processes
 from dioptra.dispatch.wakeup import WakeUp
-from dioptra.processes import die_with_parent, stop
+from dioptra.processes import die_with_parent
 
 log = logging.getLogger("dioptra.dispatch")
 EMBEDDED_PREFIX = "embedded:"
@@ -136,4 +137,4 @@ class EmbeddedDispatcher:
     def _stop_fork_host(self) -> None:
         """After the workers: its fork server's jobs are theirs."""
         if self._fork_host is not None:
-            stop(self._fork_host, timeout_s=15)
+            processes.stop(self._fork_host, timeout_s=15)
