@@ -222,6 +222,8 @@ def test_metric_chart_image_compare_and_cancel(served, browser, archives, api):
     second = submit_plot(served, experiment, queue, archives["plot"], 0.2)
     log_in(browser, served, f"/jobs/{first}")
     browser.wait_text("finished", "adv_accuracy", timeout_s=180)
+    # The run as it ended (drawn once more when the job ends): step 4's 0.9 - 4 * 0.1.
+    browser.wait_text("0.5000")
     browser.find(".chart[data-metric=adv_accuracy] .main-svg")  # plotly drew it
     assert browser.find("pre.log .warnline").text.startswith("WARNING")
     # The page drew the artifacts while the job ran (maybe before table.csv was logged) and
